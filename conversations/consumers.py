@@ -1,0 +1,137 @@
+"""The conversation socket: one per open tab, joined to the conversation's group.
+
+Thin by design: authenticate in `connect`, re-check ownership on every client frame, call
+services, and relay group events unchanged. The protocol is documented in docs/websocket.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from conversations.frames import ConversationStateFrame, ErrorFrame, MessageData, path_data
+from conversations.models import Conversation
+from conversations.selectors import conversation_get_for_user
+from conversations.services.generation import generation_request_stop, generation_start
+from conversations.services.history import conversation_path
+from conversations.services.messages import ChatError, message_send
+
+logger = logging.getLogger(__name__)
+
+# Close codes in the application range (4000-4999), so the browser can tell why.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_LARGE = 1009
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    conversation_uuid: str
+    group: str
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.conversation_uuid = str(self.scope["url_route"]["kwargs"]["conversation_uuid"])
+        if await self._conversation() is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = f"conversation.{self.conversation_uuid}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self._send_error("invalid_frame", "Frames must be JSON text, not binary.")
+            return
+        if len(text_data) > settings.CHATSITE_MAX_FRAME_CHARS:
+            await self.close(code=CLOSE_TOO_LARGE)
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._send_error("invalid_frame", "The frame is not valid JSON.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._send_error("invalid_frame", 'A frame is a JSON object with a "type".')
+            return
+        handler = self._handlers.get(frame["type"])
+        if handler is None:
+            await self._send_error("unknown_type", f"Unknown frame type: {frame['type'][:40]!r}.")
+            return
+        # Access can be lost while a socket is open (conversation deleted, user deactivated).
+        conversation = await self._conversation()
+        if conversation is None:
+            await self._send_error("not_found", "This conversation no longer exists.")
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await handler(self, frame, conversation)
+
+    # --- client frames -------------------------------------------------------------------------
+    async def on_send(self, frame: dict[str, Any], conversation: Conversation) -> None:
+        client_id = frame.get("client_id", "")
+        try:
+            result = await database_sync_to_async(message_send)(
+                conversation=conversation, text=frame.get("text"), client_id=client_id
+            )
+        except ChatError as exc:
+            await self._send_error(exc.code, exc.message, client_id=client_id)
+            return
+        if result.created:
+            generation_start(message_id=result.assistant_message.pk)
+
+    async def on_stop(self, frame: dict[str, Any], conversation: Conversation) -> None:
+        message_id = frame.get("message_id")
+        await generation_request_stop(
+            conversation_uuid=self.conversation_uuid,
+            message_uuid=message_id if isinstance(message_id, str) else None,
+        )
+
+    async def on_resync(self, frame: dict[str, Any], conversation: Conversation) -> None:
+        state: ConversationStateFrame = {
+            "type": "conversation.state",
+            "messages": await database_sync_to_async(_path_data)(conversation),
+        }
+        await self.send(text_data=json.dumps(state))
+
+    _handlers = {"send": on_send, "stop": on_stop, "resync": on_resync}
+
+    # --- group events, relayed as they are ------------------------------------------------------
+    async def relay(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(event))
+
+    message_created = relay
+    chat_delta = relay
+    chat_done = relay
+    chat_error = relay
+    conversation_updated = relay
+
+    # --- helpers -------------------------------------------------------------------------------
+    async def _send_error(self, code: str, message: str, *, client_id: Any = "") -> None:
+        frame: ErrorFrame = {"type": "error", "code": code, "message": message}
+        if isinstance(client_id, str) and client_id:
+            frame["client_id"] = client_id
+        await self.send(text_data=json.dumps(frame))
+
+    @database_sync_to_async
+    def _conversation(self) -> Conversation | None:
+        try:
+            return conversation_get_for_user(
+                user=self.scope["user"], conversation_uuid=self.conversation_uuid
+            )
+        except Conversation.DoesNotExist:
+            return None
+
+
+def _path_data(conversation: Conversation) -> list[MessageData]:
+    return path_data(conversation_path(conversation=conversation))

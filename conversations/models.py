@@ -1,0 +1,191 @@
+"""Conversations are trees of messages: edits and regenerations make siblings under one parent.
+
+The public identity of every row is its UUID; integer primary keys never leave the server.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Conversation(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=100)
+    system_prompt = models.TextField(blank=True)
+    # Request parameters that vary by model (max_tokens, stop_sequences, ...); gated per model.
+    parameters = models.JSONField(default=dict, blank=True)
+    # The newest message of the branch the person is looking at; the history is its ancestors.
+    active_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_archived = models.BooleanField(default=False)
+    is_pinned = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["owner", "-updated_at"], name="conversation_owner_recent")]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.uuid}"
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "New conversation"
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group every open tab of this conversation listens on."""
+        return f"conversation.{self.uuid}"
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        INTERRUPTED = "interrupted"
+        ERROR = "error"
+
+    GENERATING_STATUSES = (Status.PENDING, Status.STREAMING)
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    # Set by the client so a retried send cannot create the same message twice.
+    client_id = models.CharField(max_length=64, blank=True)
+
+    # What the API reported for an assistant message.
+    model = models.CharField(max_length=100, blank=True)
+    stop_reason = models.CharField(max_length=40, blank=True)
+    stop_sequence = models.CharField(max_length=200, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_read_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_creation_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    api_message_id = models.CharField(max_length=100, blank=True)
+    api_request_id = models.CharField(max_length=100, blank=True)
+    prefill_length = models.PositiveIntegerField(default=0)
+    error_type = models.CharField(max_length=60, blank=True)
+    error_detail = models.TextField(blank=True)
+
+    # Timings of the generation, for the details line and the logs.
+    started_at = models.DateTimeField(null=True, blank=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched while streaming; a stale heartbeat means the process that owned it died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="message_conversation_time"),
+            models.Index(fields=["status", "heartbeat_at"], name="message_status_heartbeat"),
+        ]
+        constraints = [
+            # The database, not process memory, guarantees one generation per conversation:
+            # it holds across server processes.
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(status__in=["pending", "streaming"]),
+                name="one_generation_per_conversation",
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~Q(client_id=""),
+                name="message_client_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"
+
+    @property
+    def is_generating(self) -> bool:
+        return self.status in self.GENERATING_STATUSES
+
+    @property
+    def time_to_first_token_ms(self) -> int | None:
+        if self.started_at and self.first_token_at:
+            return round((self.first_token_at - self.started_at).total_seconds() * 1000)
+        return None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at and self.finished_at:
+            return round((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # A random name: the uploaded file name never reaches the file system.
+    return f"attachments/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
+    # Null until the message it was uploaded for is sent.
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    file = models.FileField(upload_to=attachment_path)
+    original_name = models.CharField(max_length=255, blank=True)
+    media_type = models.CharField(max_length=50)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    byte_size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    token_estimate = models.PositiveIntegerField(default=0)
+    files_api_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.original_name or str(self.uuid)
+
+
+class Summary(models.Model):
+    """A summary of the active path up to `covers_up_to`, sent in place of those turns."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="summaries"
+    )
+    covers_up_to = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="summaries")
+    text = models.TextField()
+    token_count = models.PositiveIntegerField(default=0)
+    model = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "summaries"
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Summary up to {self.covers_up_to_id}"

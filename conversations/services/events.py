@@ -1,0 +1,27 @@
+"""Announce changes to every open tab of a conversation, on every server process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+
+def control_group(conversation_uuid: str) -> str:
+    """The group a running generation listens on for Stop, whichever process owns it."""
+    return f"conversation.{conversation_uuid}.control"
+
+
+def event_publish(*, group: str, frame: Mapping[str, Any]) -> None:
+    """Send a frame to a group from sync code (call it from `transaction.on_commit`)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group, dict(frame))
+
+
+async def event_publish_async(*, group: str, frame: Mapping[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group, dict(frame))

@@ -1,0 +1,165 @@
+"""Sending a message: validate, store the turn and an empty reply, announce after commit.
+
+The reply itself is produced by `generation.py`, outside any transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations.frames import message_data
+from conversations.models import Conversation, Message
+from conversations.services.conversations import conversation_title_from_text
+from conversations.services.events import event_publish
+
+CLIENT_ID_MAX_LENGTH = 64
+
+
+class ChatError(Exception):
+    """An error the person can act on; `code` is stable for clients, the text is for people."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class MessageValidationError(ChatError):
+    code = "invalid"
+
+
+class ConversationBusyError(ChatError):
+    code = "busy"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    user_message: Message
+    assistant_message: Message
+    # False when `client_id` matched an earlier send: nothing new was stored or started.
+    created: bool
+
+
+def message_text_validate(text: object) -> str:
+    if not isinstance(text, str):
+        raise MessageValidationError("The message must be text.", field="text")
+    if not text.strip():
+        raise MessageValidationError("Type a message first: it is empty.", field="text")
+    limit = settings.CHATSITE_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise MessageValidationError(
+            f"The message is too long: {len(text):,} characters, the limit is {limit:,}.",
+            field="text",
+        )
+    if "\x00" in text:
+        raise MessageValidationError("The message contains a NUL character.", field="text")
+    return text
+
+
+def _client_id_validate(client_id: object) -> str:
+    if client_id is None:
+        return ""
+    if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX_LENGTH:
+        raise MessageValidationError(
+            f"client_id must be a string of at most {CLIENT_ID_MAX_LENGTH} characters.",
+            field="client_id",
+        )
+    return client_id
+
+
+def _busy() -> ConversationBusyError:
+    return ConversationBusyError(
+        "Claude is still replying in this conversation. Wait for it, or stop it first."
+    )
+
+
+def message_send(*, conversation: Conversation, text: object, client_id: object = "") -> SendResult:
+    """Store the person's message and a pending reply on the active branch.
+
+    Raises MessageValidationError for bad input and ConversationBusyError while a reply is
+    being generated (enforced by a unique constraint, so it holds across processes).
+    """
+    text = message_text_validate(text)
+    client_id = _client_id_validate(client_id)
+    if client_id:
+        earlier = _send_with_client_id(conversation=conversation, client_id=client_id)
+        if earlier is not None:
+            return earlier
+    try:
+        with transaction.atomic():
+            result = _store_turn(conversation=conversation, text=text, client_id=client_id)
+    except IntegrityError:
+        # Either a concurrent send with the same client_id won, or a generation is running.
+        if client_id:
+            earlier = _send_with_client_id(conversation=conversation, client_id=client_id)
+            if earlier is not None:
+                return earlier
+        raise _busy() from None
+    return result
+
+
+def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> SendResult:
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if Message.objects.filter(conversation=locked, status__in=Message.GENERATING_STATUSES).exists():
+        raise _busy()
+    user_message = Message.objects.create(
+        conversation=locked,
+        parent_id=locked.active_leaf_id,
+        role=Message.Role.USER,
+        text=text,
+        client_id=client_id,
+    )
+    assistant_message = Message.objects.create(
+        conversation=locked,
+        parent=user_message,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.PENDING,
+        model=locked.model,
+    )
+    locked.active_leaf = assistant_message
+    update_fields = ["active_leaf", "updated_at"]
+    if not locked.title:
+        locked.title = conversation_title_from_text(text)
+        update_fields.append("title")
+    locked.save(update_fields=update_fields)
+    conversation.active_leaf = assistant_message
+    conversation.title = locked.title
+    conversation.updated_at = timezone.now()
+
+    previous_leaf = Message.objects.filter(pk=user_message.parent_id).values_list("uuid", flat=True)
+    for message, parent_uuid in (
+        (user_message, previous_leaf.first()),
+        (assistant_message, user_message.uuid),
+    ):
+        frame = {
+            "type": "message.created",
+            "message": message_data(message, parent_uuid=parent_uuid),
+        }
+        transaction.on_commit(partial(event_publish, group=locked.group_name, frame=frame))
+    return SendResult(user_message=user_message, assistant_message=assistant_message, created=True)
+
+
+def _send_with_client_id(*, conversation: Conversation, client_id: str) -> SendResult | None:
+    user_message = (
+        Message.objects.filter(conversation=conversation, client_id=client_id)
+        .select_related("parent")
+        .first()
+    )
+    if user_message is None:
+        return None
+    reply = (
+        Message.objects.filter(parent=user_message, role=Message.Role.ASSISTANT)
+        .select_related("parent")
+        .order_by("created_at", "id")
+        .first()
+    )
+    if reply is None:
+        return None
+    return SendResult(user_message=user_message, assistant_message=reply, created=False)

@@ -1,0 +1,59 @@
+"""The chat pages. Thin: read through selectors, write through services."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations.frames import path_data
+from conversations.models import Conversation
+from conversations.selectors import conversation_get_for_user, conversation_list_for_user
+from conversations.services.conversations import conversation_create, conversation_delete
+from conversations.services.history import conversation_path
+
+
+def _conversation_or_404(request: HttpRequest, conversation_uuid: str) -> Conversation:
+    try:
+        return conversation_get_for_user(user=request.user, conversation_uuid=conversation_uuid)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    conversations = conversation_list_for_user(user=request.user)
+    return render(request, "conversations/chat.html", {"conversations": conversations})
+
+
+@login_required
+@require_GET
+def conversation_detail(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
+    """Queries: session, user, the conversation, the sidebar list, the message path."""
+    conversation = _conversation_or_404(request, conversation_uuid)
+    messages = path_data(conversation_path(conversation=conversation))
+    return render(
+        request,
+        "conversations/chat.html",
+        {
+            "conversations": conversation_list_for_user(user=request.user),
+            "conversation": conversation,
+            "messages": messages,
+        },
+    )
+
+
+@login_required
+@require_POST
+def conversation_new(request: HttpRequest) -> HttpResponse:
+    conversation = conversation_create(owner=request.user)  # type: ignore[arg-type]
+    return redirect("conversation", conversation_uuid=conversation.uuid)
+
+
+@login_required
+@require_POST
+def conversation_remove(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
+    conversation_delete(conversation=_conversation_or_404(request, conversation_uuid))
+    return redirect("home")

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from conversations.models import Conversation, Message
+from tests.factories import ConversationFactory, chain
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_it_requires_authentication(db):
+    response = APIClient().get("/api/conversations/")
+    assert response.status_code in (401, 403)
+    assert "error" in response.json()
+
+
+def test_it_creates_a_conversation(api, user, settings):
+    response = api.post(
+        "/api/conversations/", {"title": "Trip", "system": "Be brief."}, format="json"
+    )
+    assert response.status_code == 201
+    body = response.json()
+    conversation = Conversation.objects.get(uuid=body["id"])
+    assert conversation.owner == user
+    assert (conversation.title, conversation.system_prompt) == ("Trip", "Be brief.")
+    assert body["model"] == settings.CHATSITE_DEFAULT_MODEL
+
+
+def test_it_lists_only_the_callers_conversations_paginated(api, user, other_user):
+    mine = ConversationFactory.create_batch(3, owner=user)
+    ConversationFactory.create_batch(2, owner=other_user)
+    body = api.get("/api/conversations/").json()
+    assert body["count"] == 3
+    assert {c["id"] for c in body["results"]} == {str(c.uuid) for c in mine}
+
+
+def test_send_waits_for_the_reply_from_the_simulator_through_the_sdk(api, conversation, simulator):
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/",
+        {"content": "Hello there"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    reply = response.json()
+    assert reply["role"] == "assistant"
+    assert reply["status"] == "complete"
+    assert reply["stop_reason"] == "end_turn"
+    assert reply["usage"]["output_tokens"] > 0
+    assert "You said: “Hello there”" in reply["text"]
+    stored = Message.objects.get(uuid=reply["id"])
+    assert stored.text == reply["text"]
+    assert stored.api_message_id.startswith("msg_")
+    assert stored.api_request_id.startswith("req_")
+    assert simulator.requests[-1]["messages"] == [{"role": "user", "content": "Hello there"}]
+
+
+def test_the_second_turn_carries_the_whole_history(api, conversation, simulator):
+    url = f"/api/conversations/{conversation.uuid}/messages/"
+    api.post(url, {"content": "first"}, format="json")
+    reply = api.post(url, {"content": "second"}, format="json").json()
+    assert re.search(r"I received 3 messages \(2 from you\)", reply["text"])
+    sent = simulator.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert (sent[0]["content"], sent[2]["content"]) == ("first", "second")
+
+
+def test_the_system_prompt_reaches_the_api(api, user, simulator):
+    conversation = ConversationFactory(owner=user, system_prompt="You are terse.")
+    reply = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/", {"content": "hi"}, format="json"
+    ).json()
+    assert "a system prompt" in reply["text"]
+    assert simulator.requests[-1]["system"] == "You are terse."
+
+
+@pytest.mark.parametrize("content", ["", "   \n\t "])
+def test_an_empty_message_is_refused_and_nothing_is_stored(api, conversation, content):
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/", {"content": content}, format="json"
+    )
+    assert response.status_code == 400
+    assert "empty" in response.json()["error"]["message"]
+    assert not Message.objects.exists()
+
+
+def test_a_message_over_the_limit_is_refused(api, conversation, settings):
+    settings.CHATSITE_MAX_MESSAGE_CHARS = 50
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/", {"content": "x" * 51}, format="json"
+    )
+    assert response.status_code == 400
+    assert "too long" in response.json()["error"]["message"]
+    assert not Message.objects.exists()
+
+
+def test_another_users_conversation_is_a_404_without_its_data(api, other_user):
+    theirs = ConversationFactory(owner=other_user, title="secret plans")
+    chain(theirs, ("user", "the secret"), ("assistant", "kept"))
+    for response in (
+        api.get(f"/api/conversations/{theirs.uuid}/"),
+        api.get(f"/api/conversations/{theirs.uuid}/messages/"),
+        api.post(f"/api/conversations/{theirs.uuid}/messages/", {"content": "hi"}, format="json"),
+        api.get(f"/api/conversations/{theirs.uuid}/export/?format=json"),
+    ):
+        assert response.status_code == 404
+        assert b"secret" not in response.content
+    assert theirs.messages.count() == 2
+
+
+def test_an_unknown_conversation_is_a_404(api):
+    response = api.get("/api/conversations/00000000-0000-0000-0000-000000000000/messages/")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "No such conversation."
+
+
+def test_an_api_failure_keeps_the_message_and_marks_the_reply(api, conversation):
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/",
+        {"content": "break please [sim:error=overloaded]"},
+        format="json",
+    )
+    assert response.status_code == 201
+    reply = response.json()
+    assert reply["status"] == "error"
+    assert reply["error_type"] == "overloaded"
+    assert "overloaded" in reply["error_detail"].lower()
+    user_message = Message.objects.get(role="user")
+    assert user_message.text == "break please [sim:error=overloaded]"
+
+
+def test_a_failed_reply_does_not_block_the_next_send(api, conversation, simulator):
+    url = f"/api/conversations/{conversation.uuid}/messages/"
+    api.post(url, {"content": "x [sim:error=api]"}, format="json")
+    response = api.post(url, {"content": "again"}, format="json")
+    assert response.status_code == 201
+    # The failed reply had no text, so the two user turns reach the API merged into one.
+    assert simulator.requests[-1]["messages"] == [
+        {"role": "user", "content": "x [sim:error=api]\n\nagain"}
+    ]
+
+
+def test_the_same_client_id_twice_makes_one_message(api, conversation, simulator):
+    url = f"/api/conversations/{conversation.uuid}/messages/"
+    first = api.post(url, {"content": "once", "client_id": "abc"}, format="json")
+    second = api.post(url, {"content": "once", "client_id": "abc"}, format="json")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    assert Message.objects.filter(role="user").count() == 1
+    assert len(simulator.requests) == 1
+
+
+def test_export_json_has_the_tree_and_a_safe_file_name(api, user):
+    conversation = ConversationFactory(owner=user, title='a";\r\nSet-Cookie:x')
+    chain(conversation, ("user", "q"), ("assistant", "a"))
+    response = api.get(f"/api/conversations/{conversation.uuid}/export/?format=json")
+    assert response.status_code == 200
+    disposition = response["Content-Disposition"]
+    assert not any(bad in disposition for bad in ("\r", "\n", '";'))
+    body = json.loads(response.content)
+    assert [m["text"] for m in body["messages"]] == ["q", "a"]
+    assert body["messages"][1]["parent_id"] == body["messages"][0]["id"]
+    assert body["conversation"]["active_leaf_id"] == body["messages"][1]["id"]
+
+
+def test_export_rejects_an_unknown_format(api, conversation):
+    response = api.get(f"/api/conversations/{conversation.uuid}/export/?format=docx")
+    assert response.status_code == 400
+    assert "format" in response.json()["error"]["fields"]
+
+
+def test_token_authentication_with_the_management_command(user, conversation, capsys):
+    call_command("create_api_token", user.username)
+    token = capsys.readouterr().out.strip()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/conversations/").json()["count"] == 1
+    client.credentials(HTTP_AUTHORIZATION="Token wrong")
+    assert client.get("/api/conversations/").status_code == 401
+
+
+def test_session_auth_writes_need_the_csrf_token(user):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post("/api/conversations/", {"title": "x"}, format="json")
+    assert response.status_code == 403
+    assert not Conversation.objects.exists()

@@ -1,0 +1,23 @@
+"""Test settings: chatsite's one settings module with development defaults.
+
+Only what tests must not share with a laptop install is set here; everything else (database,
+channel layer) still comes from the environment, so CI can run the suite on PostgreSQL + Redis.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("CHATSITE_DATA_DIR", tempfile.mkdtemp(prefix="chatsite-test-data-"))
+os.environ.setdefault("CHATSITE_SIMULATOR_TOKEN_DELAY", "0")
+
+from chatsite.settings import *  # noqa: F403
+from chatsite.settings import STORAGES
+
+# Tests run without `collectstatic`: plain storage, no manifest.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
