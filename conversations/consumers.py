@@ -10,14 +10,15 @@ import json
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from conversations.asyncdb import database_sync_to_async
 from conversations.frames import ConversationStateFrame, ErrorFrame, MessageData, path_data
 from conversations.models import Conversation
 from conversations.selectors import conversation_get_for_user
-from conversations.services.generation import generation_request_stop, generation_start
+from conversations.services.cancellation import generation_request_stop
+from conversations.services.generation import generation_start
 from conversations.services.history import conversation_path
 from conversations.services.messages import ChatError, message_send
 
@@ -123,14 +124,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             frame["client_id"] = client_id
         await self.send(text_data=json.dumps(frame))
 
-    @database_sync_to_async
-    def _conversation(self) -> Conversation | None:
-        try:
-            return conversation_get_for_user(
-                user=self.scope["user"], conversation_uuid=self.conversation_uuid
-            )
-        except Conversation.DoesNotExist:
-            return None
+    async def _conversation(self) -> Conversation | None:
+        return await database_sync_to_async(_conversation_or_none)(
+            self.scope["user"], self.conversation_uuid
+        )
+
+
+def _conversation_or_none(user: Any, conversation_uuid: str) -> Conversation | None:
+    try:
+        return conversation_get_for_user(user=user, conversation_uuid=conversation_uuid)
+    except Conversation.DoesNotExist:
+        return None
 
 
 def _path_data(conversation: Conversation) -> list[MessageData]:

@@ -61,6 +61,16 @@ class ChatErrorFrame(TypedDict):
     message: MessageData
 
 
+class ConversationData(TypedDict):
+    id: str
+    title: str
+
+
+class ConversationUpdatedFrame(TypedDict):
+    type: Literal["conversation.updated"]
+    conversation: ConversationData
+
+
 class ConversationStateFrame(TypedDict):
     """The active path as stored, sent in answer to `resync`."""
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from conversations.models import Conversation
 
 
 def conversation_list_for_user(
-    *, user: AbstractBaseUser | AnonymousUser, include_archived: bool = False
+    *, user: User | AnonymousUser, include_archived: bool = False
 ) -> QuerySet[Conversation]:
     if not user.is_authenticated:
         return Conversation.objects.none()
@@ -22,7 +22,7 @@ def conversation_list_for_user(
 
 
 def conversation_get_for_user(
-    *, user: AbstractBaseUser | AnonymousUser, conversation_uuid: uuid.UUID | str
+    *, user: User | AnonymousUser, conversation_uuid: uuid.UUID | str
 ) -> Conversation:
     """The user's conversation; Conversation.DoesNotExist for anyone else's, or a bad id.
 

@@ -21,6 +21,17 @@ def _fresh_llm_clients(settings) -> Iterator[None]:
     llm_client.reset_clients()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """A new channel layer per test: a Redis layer's connections belong to the event loop of
+    the test that opened them, and every async test has its own loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def simulator() -> Simulator:
     """The in-process simulator the app talks to (what it received is in `.requests`)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 
@@ -15,7 +15,7 @@ def account_exists() -> bool:
     return get_user_model().objects.exists()
 
 
-def account_create_first(*, username: str, password: str) -> AbstractUser:
+def account_create_first(*, username: str, password: str) -> User:
     """Create the superuser that owns a fresh installation; refuse once any account exists."""
     User = get_user_model()
     with transaction.atomic():
@@ -26,14 +26,9 @@ def account_create_first(*, username: str, password: str) -> AbstractUser:
         # SQLite transactions here BEGIN IMMEDIATE, which serializes writers the same way.
         if User.objects.exists():
             raise FirstAccountExistsError
-        user: AbstractUser = User.objects.create_superuser(  # type: ignore[attr-defined]
-            username=username, email="", password=password
-        )
+        user = User.objects.create_superuser(username=username, email="", password=password)
     return user
 
 
-def account_create(*, username: str, password: str) -> AbstractUser:
-    user: AbstractUser = get_user_model().objects.create_user(  # type: ignore[attr-defined]
-        username=username, password=password
-    )
-    return user
+def account_create(*, username: str, password: str) -> User:
+    return get_user_model().objects.create_user(username=username, password=password)

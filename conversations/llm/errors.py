@@ -31,9 +31,9 @@ def _error_type(exc: anthropic.APIStatusError) -> str:
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and isinstance(error.get("type"), str):
-            return error["type"]
+            return str(error["type"])
         if isinstance(body.get("type"), str) and body["type"] != "error":
-            return body["type"]
+            return str(body["type"])
     return getattr(exc, "type", None) or ""
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from conversations.models import Conversation
@@ -26,7 +26,7 @@ def _clean_title(title: str) -> str:
 
 
 def conversation_create(
-    *, owner: AbstractBaseUser, title: str = "", system_prompt: str = "", model: str = ""
+    *, owner: User, title: str = "", system_prompt: str = "", model: str = ""
 ) -> Conversation:
     model = model.strip() or settings.CHATSITE_DEFAULT_MODEL
     if len(model) > 100:

@@ -1,9 +1,9 @@
 """The streaming lifecycle of one reply: start, relay, persist, stop.
 
-A generation is an asyncio task owned by the server process (kept in `_running`), never by a
+A generation is an asyncio task owned by the server process (see cancellation.py), never by a
 socket: closing a tab does not stop it. Deltas are batched before they reach the channel layer,
 the partial text is saved about once a second, and no ORM call or transaction is held open while
-waiting on the network. Stop reaches the owning process through the conversation's control group.
+waiting on the network.
 """
 
 from __future__ import annotations
@@ -12,27 +12,29 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
+from conversations.asyncdb import database_sync_to_async
 from conversations.frames import message_data
 from conversations.llm.client import get_client
 from conversations.llm.errors import describe_api_error
 from conversations.models import Message
-from conversations.services.events import control_group, event_publish_async
+from conversations.services.cancellation import (
+    RunningGeneration,
+    generation_register,
+    generation_unregister,
+    running_generation,
+)
+from conversations.services.events import event_publish_async
 from conversations.services.history import MessagesRequest, conversation_path, request_build
 
 logger = logging.getLogger(__name__)
-
-_running: dict[int, asyncio.Task[None]] = {}
 
 
 @dataclass(frozen=True)
@@ -148,9 +150,9 @@ def _finish(message_id: int, **fields: Any) -> dict[str, Any]:
 # --- the task ----------------------------------------------------------------------------------
 def generation_start(*, message_id: int) -> asyncio.Task[None]:
     """Start generating a pending reply in this process (call from the event loop)."""
-    existing = _running.get(message_id)
-    if existing is not None and not existing.done():
-        return existing
+    running = running_generation(message_id)
+    if running is not None:
+        return running.task
     return asyncio.ensure_future(generation_run(message_id=message_id))
 
 
@@ -161,63 +163,26 @@ def generation_run_blocking(*, message_id: int) -> None:
         async_to_sync(generation_run)(message_id=message_id)
 
 
-def generation_is_running(message_id: int) -> bool:
-    task = _running.get(message_id)
-    return task is not None and not task.done()
-
-
 async def generation_run(*, message_id: int) -> None:
+    prepared = await database_sync_to_async(_prepare)(message_id)
+    if prepared is None:
+        return
     task = asyncio.current_task()
     assert task is not None
-    _running[message_id] = task
-    try:
-        prepared = await database_sync_to_async(_prepare)(message_id)
-        if prepared is None:
-            return
-        await _listen_for_stop(prepared, task, lambda: _stream_reply(prepared))
-    finally:
-        _running.pop(message_id, None)
-
-
-async def _listen_for_stop(
-    prepared: PreparedGeneration, task: asyncio.Task[None], body: Callable[[], Any]
-) -> None:
-    """Run `body` while listening on the conversation's control group for a Stop request."""
-    layer = get_channel_layer()
-    if layer is None:
-        await body()
-        return
-    channel = await layer.new_channel()
-    group = control_group(prepared.conversation_uuid)
-    await layer.group_add(group, channel)
-
-    async def listen() -> None:
-        while True:
-            event = await layer.receive(channel)
-            if event.get("type") == "generation.stop" and event.get("message_id") in (
-                None,
-                prepared.message_uuid,
-            ):
-                task.cancel()
-                return
-
-    listener = asyncio.ensure_future(listen())
-    try:
-        await body()
-    finally:
-        listener.cancel()
-        await layer.group_discard(group, channel)
-
-
-async def generation_request_stop(*, conversation_uuid: str, message_uuid: str | None) -> None:
-    """Ask whichever process owns the conversation's running generation to stop it."""
-    await event_publish_async(
-        group=control_group(conversation_uuid),
-        frame={"type": "generation.stop", "message_id": message_uuid},
+    running = RunningGeneration(
+        message_id=message_id,
+        message_uuid=prepared.message_uuid,
+        conversation_uuid=prepared.conversation_uuid,
+        task=task,
     )
+    await generation_register(running)
+    try:
+        await _stream_reply(prepared, running.stop_requested)
+    finally:
+        await asyncio.shield(generation_unregister(running))
 
 
-async def _stream_reply(prepared: PreparedGeneration) -> None:
+async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Event) -> None:
     batcher = DeltaBatcher(
         group=prepared.group,
         message_uuid=prepared.message_uuid,
@@ -233,6 +198,8 @@ async def _stream_reply(prepared: PreparedGeneration) -> None:
         async with client.messages.stream(**prepared.request) as stream:  # type: ignore[arg-type]
             request_id = stream.request_id or ""
             async for text in stream.text_stream:
+                if stop_requested.is_set():
+                    break  # leaving the block closes the upstream request
                 if first_token_at is None:
                     first_token_at = timezone.now()
                 await batcher.add(text)
@@ -241,6 +208,8 @@ async def _stream_reply(prepared: PreparedGeneration) -> None:
                     await database_sync_to_async(_save_partial)(
                         prepared.message_id, batcher.text, first_token_at
                     )
+            if stop_requested.is_set():
+                raise asyncio.CancelledError
             final = await stream.get_final_message()
         await batcher.close()
         # A stream that ends without message_stop leaves stop_reason unset: it was cut off.

@@ -133,9 +133,14 @@ def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> Sen
     conversation.title = locked.title
     conversation.updated_at = timezone.now()
 
-    previous_leaf = Message.objects.filter(pk=user_message.parent_id).values_list("uuid", flat=True)
+    parent_id = user_message.parent_id
+    previous_leaf_uuid = (
+        Message.objects.filter(id=parent_id).values_list("uuid", flat=True).first()
+        if parent_id
+        else None
+    )
     for message, parent_uuid in (
-        (user_message, previous_leaf.first()),
+        (user_message, previous_leaf_uuid),
         (assistant_message, user_message.uuid),
     ):
         frame = {
@@ -143,6 +148,12 @@ def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> Sen
             "message": message_data(message, parent_uuid=parent_uuid),
         }
         transaction.on_commit(partial(event_publish, group=locked.group_name, frame=frame))
+    if "title" in update_fields:
+        updated = {
+            "type": "conversation.updated",
+            "conversation": {"id": str(locked.uuid), "title": locked.title},
+        }
+        transaction.on_commit(partial(event_publish, group=locked.group_name, frame=updated))
     return SendResult(user_message=user_message, assistant_message=assistant_message, created=True)
 
 

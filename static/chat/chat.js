@@ -74,6 +74,9 @@ function startConversation(main) {
       case "chat.error":
         upsertMessage(frame.message);
         break;
+      case "conversation.updated":
+        showTitle(frame.conversation.title);
+        break;
       case "conversation.state":
         replaceAll(frame.messages);
         break;
@@ -190,6 +193,14 @@ function startConversation(main) {
     textarea.value = "";
     saveDraft();
     showError("");
+  }
+
+  function showTitle(title) {
+    const shown = title || "New conversation";
+    document.getElementById("conversation-title").textContent = shown;
+    const link = document.querySelector('.conversation-list li[aria-current="page"] a');
+    if (link) link.textContent = shown;
+    document.title = `${shown} · chatsite`;
   }
 
   function showError(text) {

@@ -1,0 +1,121 @@
+"""Which generations run in this process, and how Stop reaches them from any process.
+
+Each event loop keeps one long-lived listener on a channel of its own; a running generation
+adds that channel to its conversation's control group, so `generation.stop` sent to the group
+from any process lands here. The listener is never cancelled while the loop runs: cancelling a
+channels-redis `receive()` can drop a message that was meant for another socket of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+
+from conversations.services.events import control_group, event_publish_async
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunningGeneration:
+    message_id: int
+    message_uuid: str
+    conversation_uuid: str
+    task: asyncio.Task[Any]
+    # Checked between deltas as well as cancelling the task: a library awaited inside the
+    # task (redis-py, for one) may swallow a cancellation, and Stop must not depend on it.
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+_running: dict[int, RunningGeneration] = {}
+_listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def running_generation(message_id: int) -> RunningGeneration | None:
+    running = _running.get(message_id)
+    return running if running is not None and not running.task.done() else None
+
+
+async def generation_register(running: RunningGeneration) -> None:
+    _running[running.message_id] = running
+    layer, channel = get_channel_layer(), await _listener_channel()
+    if layer is not None and channel is not None:
+        await layer.group_add(control_group(running.conversation_uuid), channel)
+
+
+async def generation_unregister(running: RunningGeneration) -> None:
+    _running.pop(running.message_id, None)
+    layer, channel = get_channel_layer(), await _listener_channel()
+    if layer is not None and channel is not None:
+        await layer.group_discard(control_group(running.conversation_uuid), channel)
+
+
+def generation_cancel_local(*, conversation_uuid: str, message_uuid: str | None) -> int:
+    """Cancel matching generations owned by this process; how many were cancelled."""
+    cancelled = 0
+    for running in list(_running.values()):
+        if running.conversation_uuid != conversation_uuid:
+            continue
+        if message_uuid is not None and running.message_uuid != message_uuid:
+            continue
+        running.stop_requested.set()
+        running.task.cancel()
+        cancelled += 1
+    return cancelled
+
+
+async def generation_request_stop(*, conversation_uuid: str, message_uuid: str | None) -> None:
+    """Stop the conversation's running generation, whichever process owns it."""
+    if generation_cancel_local(conversation_uuid=conversation_uuid, message_uuid=message_uuid):
+        return
+    await event_publish_async(
+        group=control_group(conversation_uuid),
+        frame={
+            "type": "generation.stop",
+            "conversation_id": conversation_uuid,
+            "message_id": message_uuid,
+        },
+    )
+
+
+async def _listener_channel() -> str | None:
+    layer = get_channel_layer()
+    if layer is None:
+        return None
+    loop = asyncio.get_running_loop()
+    entry = _listeners.get(loop)
+    if entry is None or entry[1].done():
+        # The default prefix: channels-redis serves all of a process's channels with one
+        # blocking read, which only sees channels under that prefix.
+        channel = await layer.new_channel()
+        entry = (channel, loop.create_task(_listen(layer, channel)))
+        _listeners[loop] = entry
+    return entry[0]
+
+
+async def _listen(layer: BaseChannelLayer, channel: str) -> None:
+    while True:
+        try:
+            event = await layer.receive(channel)
+        except Exception:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # redis-py can turn a cancellation into a read error: the loop is closing.
+                raise asyncio.CancelledError from None
+            # A lost connection to Redis must not end Stop for the rest of the process.
+            logger.exception("stop listener: receive failed; retrying")
+            await asyncio.sleep(1)
+            continue
+        if event.get("type") == "generation.stop" and isinstance(event.get("conversation_id"), str):
+            message_id = event.get("message_id")
+            generation_cancel_local(
+                conversation_uuid=event["conversation_id"],
+                message_uuid=message_id if isinstance(message_id, str) else None,
+            )

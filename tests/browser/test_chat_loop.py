@@ -1,0 +1,117 @@
+"""The whole loop as a person lives it, in Debian's Chromium through Playwright."""
+
+from __future__ import annotations
+
+import pytest
+
+from conversations.models import Conversation, Message
+from tests.asgi_server import AsgiTestServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a sturdy passphrase 42"
+
+# Every change of the reply's text, recorded in the page: proves it grew in steps.
+RECORD_GROWTH = """
+window.__replyLengths = [];
+new MutationObserver(() => {
+  const replies = document.querySelectorAll('.message.assistant .text');
+  const last = replies[replies.length - 1];
+  if (last) window.__replyLengths.push(last.textContent.length);
+}).observe(
+  document.getElementById('messages'), {childList: true, subtree: true, characterData: true}
+);
+"""
+
+
+def test_first_account_streamed_conversation_survives_a_server_restart(
+    asgi_server, browser, artifacts, settings
+):
+    settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.02
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    # A fresh site: the first visit offers to create the first account.
+    page.goto(asgi_server.url + "/")
+    page.get_by_role("heading", name="Welcome to chatsite").wait_for()
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Create the first account").click()
+    page.get_by_text("Offline simulator").first.wait_for()
+
+    page.get_by_role("button", name="+ New chat").first.click()
+    page.wait_for_url("**/c/*/")
+    page.evaluate(RECORD_GROWTH)
+    composer = page.get_by_label("Message")
+    composer.fill("Hello from the browser")
+    composer.press("Enter")
+
+    reply = page.locator(".message.assistant").last
+    reply.locator(".details", has_text="out tokens").wait_for(timeout=20_000)
+    page.screenshot(path=str(artifacts / "chat-loop-reply.png"), full_page=True)
+    reply_text = reply.locator(".text").inner_text()
+    assert "You said: “Hello from the browser”" in reply_text
+    lengths = page.evaluate("window.__replyLengths")
+    distinct = sorted(set(lengths))
+    assert len(distinct) >= 3, f"the reply arrived in one piece: {lengths}"
+    assert composer.input_value() == ""
+    # The provisional title from the first message reaches the open page.
+    assert page.locator("#conversation-title").inner_text() == "Hello from the browser"
+
+    conversation = Conversation.objects.get()
+    stored = Message.objects.get(role="assistant")
+    assert stored.status == "complete"
+    assert stored.text.strip() == reply_text.strip()
+    assert conversation.title == "Hello from the browser"
+
+    # Restart the server: everything comes back from the database.
+    asgi_server.stop()
+    from chatsite.asgi import application
+
+    restarted = AsgiTestServer(application).start()
+    try:
+        page.goto(f"{restarted.url}/c/{conversation.uuid}/")
+        page.get_by_text("Hello from the browser").first.wait_for()
+        texts = page.locator(".message .text").all_inner_texts()
+        assert texts[0] == "Hello from the browser"
+        assert texts[1].strip() == reply_text.strip()
+        sidebar = page.get_by_role("navigation", name="Conversations")
+        assert sidebar.get_by_role("link", name="Hello from the browser").is_visible()
+        page.screenshot(path=str(artifacts / "chat-loop-after-restart.png"), full_page=True)
+    finally:
+        restarted.stop()
+    assert errors == []
+
+
+def test_an_error_reply_is_shown_and_the_message_kept(asgi_server, browser, user, artifacts):
+    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
+    context = browser.new_context()
+    context.add_cookies(_session_cookie(user, asgi_server))
+    page = context.new_page()
+    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    composer = page.get_by_label("Message")
+    composer.fill("please fail [sim:error=auth]")
+    page.get_by_role("button", name="Send").click()
+    error = page.locator('.message.assistant[data-status="error"] .details')
+    error.wait_for(timeout=20_000)
+    assert "API key" in error.inner_text()
+    assert page.locator(".message.user .text").inner_text() == "please fail [sim:error=auth]"
+    page.screenshot(path=str(artifacts / "chat-error.png"))
+
+
+def _session_cookie(user, server: AsgiTestServer) -> list[dict[str, str]]:
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return [
+        {
+            "name": settings.SESSION_COOKIE_NAME,
+            "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+            "url": server.url,
+        }
+    ]

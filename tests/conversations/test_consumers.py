@@ -1,0 +1,273 @@
+"""The conversation socket, driven through the full ASGI stack (origin check, session auth)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from chatsite.asgi import application
+from conversations.models import Message
+from tests.factories import ConversationFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+TIMEOUT = 10
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def communicator(
+    conversation, *, cookie: str | None, origin: str | None = "http://localhost"
+) -> WebsocketCommunicator:
+    headers = [(b"host", b"localhost")]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    if cookie is not None:
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+    return WebsocketCommunicator(
+        application, f"/ws/conversations/{conversation.uuid}/", headers=headers
+    )
+
+
+async def receive(ws: WebsocketCommunicator) -> dict[str, Any]:
+    return json.loads(await ws.receive_from(timeout=TIMEOUT))
+
+
+async def receive_until_done(ws: WebsocketCommunicator) -> list[dict[str, Any]]:
+    frames = []
+    while True:
+        frame = await receive(ws)
+        frames.append(frame)
+        if frame["type"] in ("chat.done", "chat.error"):
+            return frames
+
+
+@pytest.fixture
+def cookie(user) -> str:
+    return session_cookie(user)
+
+
+async def test_an_anonymous_socket_is_refused(conversation):
+    ws = communicator(conversation, cookie=None)
+    connected, code = await ws.connect(timeout=TIMEOUT)
+    assert not connected
+    assert code == 4401
+    await ws.disconnect()
+
+
+async def test_a_foreign_origin_is_refused(conversation, cookie):
+    ws = communicator(conversation, cookie=cookie, origin="https://evil.example")
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert not connected
+    await ws.disconnect()
+
+
+async def test_another_users_conversation_is_refused(other_user, cookie):
+    theirs = await database_sync_to_async(ConversationFactory)(owner=other_user)
+    ws = communicator(theirs, cookie=cookie)
+    connected, code = await ws.connect(timeout=TIMEOUT)
+    assert not connected
+    assert code == 4404
+    await ws.disconnect()
+
+
+async def test_the_reply_streams_in_order_and_is_stored(conversation, cookie, settings):
+    settings.CHATSITE_STREAM_FLUSH_SECONDS = 0  # a frame per delta: order is what is tested
+    ws = communicator(conversation, cookie=cookie)
+    assert (await ws.connect(timeout=TIMEOUT))[0]
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "Hello", "client_id": "c1"}))
+
+    created = [await receive(ws), await receive(ws)]
+    assert [f["type"] for f in created] == ["message.created", "message.created"]
+    assert [f["message"]["role"] for f in created] == ["user", "assistant"]
+    assert created[1]["message"]["status"] == "pending"
+    reply_id = created[1]["message"]["id"]
+
+    frames = await receive_until_done(ws)
+    deltas, done = frames[:-1], frames[-1]
+    assert len(deltas) > 3
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
+    offsets = [d["offset"] for d in deltas]
+    assert offsets == sorted(offsets)
+    streamed = "".join(d["text"] for d in deltas)
+    assert done["type"] == "chat.done"
+    assert done["message"]["id"] == reply_id
+    assert done["message"]["text"] == streamed
+    assert done["message"]["status"] == "complete"
+
+    stored = await database_sync_to_async(Message.objects.get)(uuid=reply_id)
+    assert stored.text == streamed
+    assert stored.status == Message.Status.COMPLETE
+    assert stored.output_tokens
+    assert stored.output_tokens > 0
+    await ws.disconnect()
+
+
+async def test_deltas_are_batched_into_few_frames(conversation, cookie, settings):
+    settings.CHATSITE_STREAM_FLUSH_SECONDS = 10  # longer than the whole reply
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "[sim:words=200] go"}))
+    await receive(ws), await receive(ws)
+    frames = await receive_until_done(ws)
+    deltas = [f for f in frames if f["type"] == "chat.delta"]
+    # The first delta goes out at once, everything else waits for the flush at the end.
+    assert len(deltas) <= 2
+    assert "".join(d["text"] for d in deltas) == frames[-1]["message"]["text"]
+    await ws.disconnect()
+
+
+async def test_every_tab_sees_the_same_stream(conversation, cookie):
+    first, second = (
+        communicator(conversation, cookie=cookie),
+        communicator(conversation, cookie=cookie),
+    )
+    await first.connect(timeout=TIMEOUT)
+    await second.connect(timeout=TIMEOUT)
+    await first.send_to(text_data=json.dumps({"type": "send", "text": "Both tabs"}))
+    seen_by_first = await receive_until_done(first)
+    seen_by_second = await receive_until_done(second)
+    assert seen_by_first[-1]["message"]["text"] == seen_by_second[-1]["message"]["text"]
+    assert "You said: “Both tabs”" in seen_by_second[-1]["message"]["text"]
+    await first.disconnect()
+    await second.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "invalid_frame"),
+        ("[1, 2]", "invalid_frame"),
+        ('{"no": "type"}', "invalid_frame"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"type": "send", "text": "   "}', "invalid"),
+        ('{"type": "send", "text": 42}', "invalid"),
+        ('{"type": "send", "text": "hi", "client_id": {"x": 1}}', "invalid"),
+    ],
+)
+async def test_a_bad_frame_gets_an_error_frame_and_the_socket_keeps_working(
+    conversation, cookie, raw, code
+):
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(text_data=raw)
+    error = await receive(ws)
+    assert error["type"] == "error"
+    assert error["code"] == code
+    assert error["message"]
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "still here?"}))
+    frames = await receive_until_done(ws)
+    assert frames[-1]["message"]["status"] == "complete"
+    assert await database_sync_to_async(Message.objects.filter(role="user").count)() == 1
+    await ws.disconnect()
+
+
+async def test_a_binary_frame_gets_an_error_frame(conversation, cookie):
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(bytes_data=b"\x00\x01")
+    assert (await receive(ws))["code"] == "invalid_frame"
+    await ws.disconnect()
+
+
+async def test_an_oversize_frame_closes_the_socket(conversation, cookie, settings):
+    settings.CHATSITE_MAX_FRAME_CHARS = 1000
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "x" * 2000}))
+    assert (await ws.receive_output(timeout=TIMEOUT))["code"] == 1009
+    assert not await database_sync_to_async(Message.objects.exists)()
+    await ws.disconnect()
+
+
+async def test_a_second_send_while_replying_is_busy(conversation, cookie, settings):
+    settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.05
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "[sim:words=40] one"}))
+    await receive(ws), await receive(ws)
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "two", "client_id": "c2"}))
+    frame = await receive(ws)
+    while frame["type"] == "chat.delta":
+        frame = await receive(ws)
+    assert frame == {**frame, "type": "error", "code": "busy", "client_id": "c2"}
+    await receive_until_done(ws)
+    assert await database_sync_to_async(Message.objects.filter(role="user").count)() == 1
+    await ws.disconnect()
+
+
+async def test_stop_keeps_the_partial_reply(conversation, cookie, settings, simulator):
+    settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.02
+    settings.CHATSITE_STREAM_FLUSH_SECONDS = 0
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "[sim:words=500] long"}))
+    await receive(ws), await receive(ws)
+    assert (await receive(ws))["type"] == "chat.delta"
+    await ws.send_to(text_data=json.dumps({"type": "stop"}))
+    frames = await receive_until_done(ws)
+    done = frames[-1]
+    assert done["message"]["status"] == "stopped"
+    assert 0 < len(done["message"]["text"].split()) < 500
+    stored = await database_sync_to_async(Message.objects.get)(uuid=done["message"]["id"])
+    assert (stored.status, stored.text) == ("stopped", done["message"]["text"])
+    assert simulator.aborted_streams == 1
+    await ws.disconnect()
+
+
+async def test_resync_returns_the_stored_path(conversation, cookie):
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "remember me"}))
+    done = (await receive_until_done(ws))[-1]
+    await ws.send_to(text_data=json.dumps({"type": "resync"}))
+    state = await receive(ws)
+    assert state["type"] == "conversation.state"
+    assert [m["text"] for m in state["messages"]] == ["remember me", done["message"]["text"]]
+    assert state["messages"][1]["parent_id"] == state["messages"][0]["id"]
+    await ws.disconnect()
+
+
+async def test_a_deleted_conversation_closes_the_socket_on_the_next_frame(conversation, cookie):
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await database_sync_to_async(conversation.delete)()
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "hello?"}))
+    assert (await receive(ws))["code"] == "not_found"
+    assert (await ws.receive_output(timeout=TIMEOUT))["code"] == 4404
+    await ws.disconnect()
+
+
+async def test_stop_sent_through_the_control_group_reaches_the_owning_task(
+    conversation, cookie, settings
+):
+    """What another server process does: it only has the group, not the task."""
+    from conversations.services.events import control_group, event_publish_async
+
+    settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.02
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "[sim:words=500] long"}))
+    await receive(ws), await receive(ws)
+    assert (await receive(ws))["type"] == "chat.delta"
+    await event_publish_async(
+        group=control_group(str(conversation.uuid)),
+        frame={
+            "type": "generation.stop",
+            "conversation_id": str(conversation.uuid),
+            "message_id": None,
+        },
+    )
+    done = (await receive_until_done(ws))[-1]
+    assert done["message"]["status"] == "stopped"
+    await ws.disconnect()
