@@ -232,7 +232,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx2": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx2": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # daphne's runserver prints its access log itself.
+        "django.channels.server": {"level": "INFO", "propagate": False},
+    },
 }
 
 # --- chatsite -------------------------------------------------------------------------------

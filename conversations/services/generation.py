@@ -147,6 +147,20 @@ def _finish(message_id: int, **fields: Any) -> dict[str, Any]:
     return dict(message_data(message, parent_uuid=parent_uuid))
 
 
+def _fail_unprepared(message_id: int) -> tuple[str, dict[str, Any]] | None:
+    updated = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
+        status=Message.Status.ERROR,
+        error_type="internal",
+        error_detail="Something went wrong on our side before the reply could start.",
+        finished_at=timezone.now(),
+    )
+    if not updated:
+        return None
+    message = Message.objects.select_related("conversation", "parent").get(pk=message_id)
+    parent_uuid = message.parent.uuid if message.parent else None
+    return message.conversation.group_name, dict(message_data(message, parent_uuid=parent_uuid))
+
+
 # --- the task ----------------------------------------------------------------------------------
 def generation_start(*, message_id: int) -> asyncio.Task[None]:
     """Start generating a pending reply in this process (call from the event loop)."""
@@ -164,7 +178,18 @@ def generation_run_blocking(*, message_id: int) -> None:
 
 
 async def generation_run(*, message_id: int) -> None:
-    prepared = await database_sync_to_async(_prepare)(message_id)
+    try:
+        prepared = await database_sync_to_async(_prepare)(message_id)
+    except Message.DoesNotExist:
+        return  # deleted with its conversation in the meantime
+    except Exception:
+        # Left `pending`, the reply would keep its conversation busy for good.
+        logger.exception("could not prepare the generation of message %s", message_id)
+        failed = await database_sync_to_async(_fail_unprepared)(message_id)
+        if failed is not None:
+            group, data = failed
+            await event_publish_async(group=group, frame={"type": "chat.error", "message": data})
+        return
     if prepared is None:
         return
     task = asyncio.current_task()
@@ -175,7 +200,11 @@ async def generation_run(*, message_id: int) -> None:
         conversation_uuid=prepared.conversation_uuid,
         task=task,
     )
-    await generation_register(running)
+    try:
+        await generation_register(running)
+    except Exception:
+        # Without the channel layer, Stop still works from this process's own sockets.
+        logger.warning("generation %s: not subscribed to stop requests", message_id, exc_info=True)
     try:
         await _stream_reply(prepared, running.stop_requested)
     finally:

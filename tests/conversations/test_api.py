@@ -194,3 +194,41 @@ def test_session_auth_writes_need_the_csrf_token(user):
     response = client.post("/api/conversations/", {"title": "x"}, format="json")
     assert response.status_code == 403
     assert not Conversation.objects.exists()
+
+
+def test_a_failure_before_streaming_leaves_the_conversation_usable(api, conversation, settings):
+    """A conversation whose model setting breaks the request builder must not stay busy."""
+    conversation.parameters = {"max_tokens": "not a number"}
+    conversation.save()
+    url = f"/api/conversations/{conversation.uuid}/messages/"
+    reply = api.post(url, {"content": "hello"}, format="json").json()
+    assert reply["status"] == "error"
+    assert reply["error_type"] == "internal"
+    conversation.parameters = {"max_tokens": 100}
+    conversation.save()
+    assert api.post(url, {"content": "again"}, format="json").json()["status"] == "complete"
+
+
+def test_anthropic_base_url_reaches_a_compatible_server_over_http(api, conversation, settings):
+    """The path a real deployment takes: the SDK over loopback HTTP, here to our simulator."""
+    from conversations.llm import client as llm_client
+    from conversations.llm.simulator import Simulator, simulator_asgi_app
+    from tests.asgi_server import AsgiTestServer
+
+    remote = Simulator()
+    server = AsgiTestServer(simulator_asgi_app(remote)).start()
+    try:
+        settings.ANTHROPIC_BASE_URL = server.url
+        settings.ANTHROPIC_API_KEY = "sk-test-key"
+        llm_client.reset_clients()
+        reply = api.post(
+            f"/api/conversations/{conversation.uuid}/messages/",
+            {"content": "over HTTP"},
+            format="json",
+        ).json()
+    finally:
+        server.stop()
+    assert reply["status"] == "complete"
+    assert "You said: “over HTTP”" in reply["text"]
+    assert remote.requests[-1]["messages"] == [{"role": "user", "content": "over HTTP"}]
+    assert llm_client._simulator is None  # the in-process simulator was never used
