@@ -14,7 +14,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from conversations.asyncdb import database_sync_to_async
-from conversations.frames import ConversationStateFrame, ErrorFrame, MessageData, path_data
+from conversations.frames import (
+    ConversationStateFrame,
+    ErrorFrame,
+    MessageData,
+    message_data,
+    path_data,
+)
 from conversations.models import Conversation
 from conversations.selectors import conversation_get_for_user
 from conversations.services.cancellation import generation_request_stop
@@ -89,7 +95,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._send_error(exc.code, exc.message, client_id=client_id)
             return
         if result.created:
-            generation_start(message_id=result.assistant_message.pk)
+            generation_start(reply=result.assistant_message)
+        else:
+            # A repeated client_id: the turn exists; show it to the sender, start nothing.
+            for message in (result.user_message, result.assistant_message):
+                parent_uuid = message.parent.uuid if message.parent else None
+                data = message_data(message, parent_uuid=parent_uuid)
+                await self.send(text_data=json.dumps({"type": "message.created", "message": data}))
 
     async def on_stop(self, frame: dict[str, Any], conversation: Conversation) -> None:
         message_id = frame.get("message_id")

@@ -84,7 +84,7 @@ class MessageListCreateView(APIView):
             client_id=serializer.validated_data["client_id"],
         )
         if result.created:
-            generation_run_blocking(message_id=result.assistant_message.pk)
+            generation_run_blocking(reply=result.assistant_message)
         reply = Message.objects.get(pk=result.assistant_message.pk)
         response_status = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         return Response(

@@ -147,68 +147,94 @@ def _finish(message_id: int, **fields: Any) -> dict[str, Any]:
     return dict(message_data(message, parent_uuid=parent_uuid))
 
 
-def _fail_unprepared(message_id: int) -> tuple[str, dict[str, Any]] | None:
-    updated = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
-        status=Message.Status.ERROR,
-        error_type="internal",
-        error_detail="Something went wrong on our side before the reply could start.",
-        finished_at=timezone.now(),
+def _end_unstarted(message_id: int, *, stopped: bool) -> tuple[str, dict[str, Any]] | None:
+    """End a reply that never reached the API: stopped meanwhile, or failed to build.
+
+    Returns the group and the frame to announce, or None if it had ended already.
+    """
+    now = timezone.now()
+    if stopped:
+        fields: dict[str, Any] = {"status": Message.Status.STOPPED}
+    else:
+        fields = {
+            "status": Message.Status.ERROR,
+            "error_type": "internal",
+            "error_detail": "Something went wrong on our side before the reply could start.",
+        }
+    updated = Message.objects.filter(pk=message_id, status__in=Message.GENERATING_STATUSES).update(
+        finished_at=now, updated_at=now, heartbeat_at=None, **fields
     )
     if not updated:
         return None
     message = Message.objects.select_related("conversation", "parent").get(pk=message_id)
     parent_uuid = message.parent.uuid if message.parent else None
-    return message.conversation.group_name, dict(message_data(message, parent_uuid=parent_uuid))
+    frame_type = "chat.done" if stopped else "chat.error"
+    data = message_data(message, parent_uuid=parent_uuid)
+    return message.conversation.group_name, {"type": frame_type, "message": data}
 
 
 # --- the task ----------------------------------------------------------------------------------
-def generation_start(*, message_id: int) -> asyncio.Task[None]:
-    """Start generating a pending reply in this process (call from the event loop)."""
-    running = running_generation(message_id)
+def generation_start(*, reply: Message) -> asyncio.Task[None]:
+    """Start generating a pending reply in this process (call from the event loop).
+
+    `reply` must carry its conversation (as `message_send` returns it): no query is made here.
+    """
+    running = running_generation(reply.pk)
     if running is not None:
         return running.task
-    return asyncio.ensure_future(generation_run(message_id=message_id))
+    return asyncio.ensure_future(generation_run(reply=reply))
 
 
-def generation_run_blocking(*, message_id: int) -> None:
+def generation_run_blocking(*, reply: Message) -> None:
     """Generate a reply and wait for it, from sync code (the blocking REST send)."""
     # Stopped from another tab: the partial reply is already saved with status `stopped`.
     with contextlib.suppress(asyncio.CancelledError):
-        async_to_sync(generation_run)(message_id=message_id)
+        async_to_sync(generation_run)(reply=reply)
 
 
-async def generation_run(*, message_id: int) -> None:
-    try:
-        prepared = await database_sync_to_async(_prepare)(message_id)
-    except Message.DoesNotExist:
-        return  # deleted with its conversation in the meantime
-    except Exception:
-        # Left `pending`, the reply would keep its conversation busy for good.
-        logger.exception("could not prepare the generation of message %s", message_id)
-        failed = await database_sync_to_async(_fail_unprepared)(message_id)
-        if failed is not None:
-            group, data = failed
-            await event_publish_async(group=group, frame={"type": "chat.error", "message": data})
-        return
-    if prepared is None:
-        return
+async def generation_run(*, reply: Message) -> None:
     task = asyncio.current_task()
     assert task is not None
     running = RunningGeneration(
-        message_id=message_id,
-        message_uuid=prepared.message_uuid,
-        conversation_uuid=prepared.conversation_uuid,
+        message_id=reply.pk,
+        message_uuid=str(reply.uuid),
+        conversation_uuid=str(reply.conversation.uuid),
         task=task,
     )
+    # Registered before anything is awaited, so a Stop that arrives while the request is
+    # being built still finds the generation.
     try:
         await generation_register(running)
     except Exception:
         # Without the channel layer, Stop still works from this process's own sockets.
-        logger.warning("generation %s: not subscribed to stop requests", message_id, exc_info=True)
+        logger.warning("generation %s: not subscribed to stop requests", reply.pk, exc_info=True)
     try:
-        await _stream_reply(prepared, running.stop_requested)
+        prepared = await _prepare_or_fail(reply.pk)
+        if prepared is not None:
+            await _stream_reply(prepared, running.stop_requested)
     finally:
         await asyncio.shield(generation_unregister(running))
+
+
+async def _prepare_or_fail(message_id: int) -> PreparedGeneration | None:
+    try:
+        return await database_sync_to_async(_prepare)(message_id)
+    except Message.DoesNotExist:
+        return None  # deleted with its conversation in the meantime
+    except asyncio.CancelledError:
+        outcome = await asyncio.shield(
+            database_sync_to_async(_end_unstarted)(message_id, stopped=True)
+        )
+        if outcome is not None:
+            await asyncio.shield(event_publish_async(group=outcome[0], frame=outcome[1]))
+        raise
+    except Exception:
+        # Left `pending`, the reply would keep its conversation busy for good.
+        logger.exception("could not prepare the generation of message %s", message_id)
+        outcome = await database_sync_to_async(_end_unstarted)(message_id, stopped=False)
+        if outcome is not None:
+            await event_publish_async(group=outcome[0], frame=outcome[1])
+        return None
 
 
 async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Event) -> None:

@@ -29,11 +29,14 @@ function startConversation(main) {
   let socket = null;
   let retryDelay = 500;
   let closedForGood = false;
+  let opened = false;
+  let lastResync = 0;
 
   for (const data of JSON.parse(document.getElementById("initial-messages").textContent)) {
     const element = list.querySelector(`[data-message-id="${data.id}"]`);
-    messages.set(data.id, { data, element });
-    renderDetails(messages.get(data.id));
+    const entry = { data, element, length: codePoints(data.text) };
+    messages.set(data.id, entry);
+    renderDetails(entry);
   }
   textarea.value = localStorage.getItem(draftKey) || "";
   updateComposer();
@@ -43,23 +46,54 @@ function startConversation(main) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}/ws/conversations/${conversationId}/`);
     socket.addEventListener("open", () => {
+      opened = true;
       retryDelay = 500;
       showConnection("");
       // Whatever happened while we were away is in the database: start from it.
-      socket.send(JSON.stringify({ type: "resync" }));
+      resync(true);
     });
     socket.addEventListener("message", (event) => handleFrame(JSON.parse(event.data)));
-    socket.addEventListener("close", (event) => {
+    socket.addEventListener("close", async (event) => {
       if (closedForGood) return;
-      if (event.code === 4401 || event.code === 4404) {
+      const wasOpen = opened;
+      opened = false;
+      // A refused handshake reaches the browser as a bare 1006: ask the API why.
+      const reason = event.code === 4401 || event.code === 4404 ? event.code : wasOpen ? null : await refusal();
+      if (reason) {
         closedForGood = true;
-        showConnection(event.code === 4401 ? "Your session has ended. Log in again." : "This conversation no longer exists.");
+        showConnection(reason === 4401 ? "Your session has ended. Reload the page to log in again." : "This conversation no longer exists.");
         return;
       }
       showConnection("Connection lost. Reconnecting…");
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 10000);
     });
+  }
+
+  async function refusal() {
+    try {
+      const response = await fetch(`/api/conversations/${conversationId}/`, { credentials: "same-origin" });
+      if (response.status === 401 || response.status === 403) return 4401;
+      if (response.status === 404) return 4404;
+    } catch {
+      // offline: keep retrying
+    }
+    return null;
+  }
+
+  // At most one full resync a second: a gap stays open until the next save of the reply.
+  function resync(force) {
+    const now = Date.now();
+    if (!force && now - lastResync < 1000) return;
+    lastResync = now;
+    if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "resync" }));
+  }
+
+  // Offsets count Unicode code points, as the server does; JS string lengths count UTF-16 units.
+  function codePoints(text) {
+    let count = 0;
+    for (const _ of text) count++;
+    return count;
   }
 
   function handleFrame(frame) {
@@ -107,10 +141,11 @@ function startConversation(main) {
       details.className = "details";
       element.append(role, text, details);
       list.append(element);
-      entry = { data, element };
+      entry = { data, element, length: 0 };
       messages.set(data.id, entry);
     }
     entry.data = data;
+    entry.length = codePoints(data.text);
     entry.element.dataset.status = data.status;
     entry.element.querySelector(".text").textContent = data.text;
     renderDetails(entry);
@@ -119,16 +154,18 @@ function startConversation(main) {
 
   function applyDelta(frame) {
     const entry = messages.get(frame.message_id);
-    if (!entry) return socket.send(JSON.stringify({ type: "resync" }));
-    const have = entry.data.text.length;
+    if (!entry) return resync(false);
+    const have = entry.length;
     if (frame.offset > have) {
       // Frames were lost on the way: the database has everything up to its last save.
-      socket.send(JSON.stringify({ type: "resync" }));
+      resync(false);
       return;
     }
-    const fresh = frame.text.slice(have - frame.offset);
+    const skip = have - frame.offset;
+    const fresh = skip === 0 ? frame.text : Array.from(frame.text).slice(skip).join("");
     if (!fresh) return;
     entry.data.text += fresh;
+    entry.length += codePoints(fresh);
     entry.data.status = "streaming";
     entry.element.dataset.status = "streaming";
     entry.element.querySelector(".text").append(document.createTextNode(fresh));
@@ -146,7 +183,7 @@ function startConversation(main) {
     for (const data of all) {
       const entry = messages.get(data.id);
       // Keep live text that is ahead of the last save; the next frames continue from it.
-      if (entry && data.status === "streaming" && entry.data.text.length > data.text.length) continue;
+      if (entry && data.status === "streaming" && entry.length > codePoints(data.text)) continue;
       upsertMessage(data);
     }
   }

@@ -115,3 +115,46 @@ def _session_cookie(user, server: AsgiTestServer) -> list[dict[str, str]]:
             "url": server.url,
         }
     ]
+
+
+def test_text_beyond_the_basic_plane_streams_intact(asgi_server, browser, user, settings):
+    """Offsets count code points; a client counting UTF-16 units would drop characters."""
+    settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.01
+    settings.CHATSITE_STREAM_FLUSH_SECONDS = 0  # one frame per word: many offsets to get right
+    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
+    context = browser.new_context()
+    context.add_cookies(_session_cookie(user, asgi_server))
+    page = context.new_page()
+    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    page.get_by_label("Message").fill("🎉 emoji 😀😀 𓀀𓀁 CJK 𠀀𠀁 and more 🚀 words")
+    page.get_by_label("Message").press("Enter")
+    reply = page.locator(".message.assistant").last
+    reply.locator(".details", has_text="out tokens").wait_for(timeout=20_000)
+    shown = page.evaluate(
+        "() => { const t = document.querySelectorAll('.message.assistant .text'); "
+        "return t[t.length - 1].textContent; }"
+    )
+    assert shown == Message.objects.get(role="assistant").text
+    assert "😀😀 𓀀𓀁 CJK 𠀀𠀁" in shown
+
+
+def test_a_tab_learns_that_its_session_ended(asgi_server, browser, user):
+    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
+    context = browser.new_context()
+    context.add_cookies(_session_cookie(user, asgi_server))
+    page = context.new_page()
+    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    page.wait_for_function("() => document.getElementById('connection').hidden")
+    # Log out in another tab of the same browser, then cut this tab's socket.
+    other = context.new_page()
+    other.goto(f"{asgi_server.url}/")
+    other.get_by_role("button", name="Log out").click()
+    other.wait_for_url("**/accounts/login/")
+    asgi_server.stop()
+    from chatsite.asgi import application
+
+    restarted = AsgiTestServer(application, port=asgi_server.port).start()
+    try:
+        page.get_by_text("Your session has ended").wait_for(timeout=20_000)
+    finally:
+        restarted.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -271,3 +273,37 @@ async def test_stop_sent_through_the_control_group_reaches_the_owning_task(
     done = (await receive_until_done(ws))[-1]
     assert done["message"]["status"] == "stopped"
     await ws.disconnect()
+
+
+async def test_a_repeated_client_id_shows_the_stored_turn_to_the_sender_only(conversation, cookie):
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    send = json.dumps({"type": "send", "text": "once", "client_id": "same"})
+    await ws.send_to(text_data=send)
+    done = (await receive_until_done(ws))[-1]
+    await ws.send_to(text_data=send)
+    echoed = [await receive(ws), await receive(ws)]
+    assert [f["type"] for f in echoed] == ["message.created", "message.created"]
+    assert echoed[1]["message"]["id"] == done["message"]["id"]
+    assert echoed[1]["message"]["status"] == "complete"
+    assert await ws.receive_nothing(timeout=0.3)
+    assert await database_sync_to_async(Message.objects.count)() == 2
+    await ws.disconnect()
+
+
+async def test_stop_before_the_request_is_built_ends_the_reply_as_stopped(conversation):
+    """A Stop that lands while the reply is still `pending` must not be lost."""
+    from conversations.services.cancellation import generation_request_stop
+    from conversations.services.generation import generation_start
+    from conversations.services.messages import message_send
+
+    result = await database_sync_to_async(message_send)(conversation=conversation, text="hi")
+    task = generation_start(reply=result.assistant_message)
+    await asyncio.sleep(0)  # the task registers itself, then waits for the database
+    await generation_request_stop(
+        conversation_uuid=str(conversation.uuid), message_uuid=str(result.assistant_message.uuid)
+    )
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    reply = await database_sync_to_async(Message.objects.get)(pk=result.assistant_message.pk)
+    assert reply.status == Message.Status.STOPPED
