@@ -29,5 +29,6 @@ USER chatsite
 VOLUME ["/data"]
 EXPOSE 8000
 
-# Migrations are idempotent; run them, then hand PID 1 to uvicorn.
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec uvicorn chatsite.asgi:application --host 0.0.0.0 --port 8000 --proxy-headers --forwarded-allow-ips='*'"]
+# Migrations are idempotent; run them, mark replies orphaned by the last stop as interrupted,
+# then hand PID 1 to uvicorn.
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py sweep_generations && exec uvicorn chatsite.asgi:application --host 0.0.0.0 --port 8000 --proxy-headers --forwarded-allow-ips='*'"]

@@ -18,6 +18,7 @@ migrate: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 
 run: migrate
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py sweep_generations
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP)

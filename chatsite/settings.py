@@ -150,7 +150,11 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process only. Room for a few seconds of frames for a slow tab (the default is 100);
+    # past it frames are dropped and the client resyncs.
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -254,3 +258,9 @@ CHATSITE_SIMULATOR_TOKEN_DELAY: float = env.float("CHATSITE_SIMULATOR_TOKEN_DELA
 # How often a streaming reply is flushed to sockets, and saved to the database.
 CHATSITE_STREAM_FLUSH_SECONDS: float = env.float("CHATSITE_STREAM_FLUSH_SECONDS", default=0.03)
 CHATSITE_STREAM_SAVE_SECONDS: float = env.float("CHATSITE_STREAM_SAVE_SECONDS", default=1.0)
+# Each process touches its running generations this often; a reply not touched for the stale
+# period lost its process and becomes `interrupted`.
+CHATSITE_HEARTBEAT_SECONDS: float = env.float("CHATSITE_HEARTBEAT_SECONDS", default=10.0)
+CHATSITE_GENERATION_STALE_SECONDS: float = env.float(
+    "CHATSITE_GENERATION_STALE_SECONDS", default=60.0
+)

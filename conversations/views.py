@@ -12,6 +12,7 @@ from conversations.models import Conversation
 from conversations.selectors import conversation_get_for_user, conversation_list_for_user
 from conversations.services.conversations import conversation_create, conversation_delete
 from conversations.services.history import conversation_path
+from conversations.services.sweeper import generations_sweep_stale
 
 
 def _conversation_or_404(request: HttpRequest, conversation_uuid: str) -> Conversation:
@@ -33,6 +34,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def conversation_detail(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
     """Queries: session, user, the conversation, the sidebar list, the message path."""
     conversation = _conversation_or_404(request, conversation_uuid)
+    generations_sweep_stale(conversation=conversation)
     messages = path_data(conversation_path(conversation=conversation))
     return render(
         request,

@@ -1,22 +1,31 @@
-"""Which generations run in this process, and how Stop reaches them from any process.
+"""Which generations run in this process, how Stop reaches them from any process, and their
+heartbeat.
 
 Each event loop keeps one long-lived listener on a channel of its own; a running generation
 adds that channel to its conversation's control group, so `generation.stop` sent to the group
 from any process lands here. The listener is never cancelled while the loop runs: cancelling a
 channels-redis `receive()` can drop a message that was meant for another socket of the process.
+
+While a loop runs generations, a heartbeat task touches them all every CHATSITE_HEARTBEAT_SECONDS
+(one query), so a slow first token is never mistaken for a dead process; it also sweeps orphans
+now and then, and ends when the loop has nothing running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
 
+from conversations.asyncdb import database_sync_to_async
 from conversations.services.events import control_group, event_publish_async
+from conversations.services.sweeper import generations_sweep_stale, generations_touch
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +45,9 @@ _running: dict[int, RunningGeneration] = {}
 _listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, asyncio.Task[None]]] = (
     weakref.WeakKeyDictionary()
 )
+_heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def running_generation(message_id: int) -> RunningGeneration | None:
@@ -45,6 +57,7 @@ def running_generation(message_id: int) -> RunningGeneration | None:
 
 async def generation_register(running: RunningGeneration) -> None:
     _running[running.message_id] = running
+    _ensure_heartbeat()
     layer, channel = get_channel_layer(), await _listener_channel()
     if layer is not None and channel is not None:
         await layer.group_add(control_group(running.conversation_uuid), channel)
@@ -83,6 +96,33 @@ async def generation_request_stop(*, conversation_uuid: str, message_uuid: str |
             "message_id": message_uuid,
         },
     )
+
+
+def _ensure_heartbeat() -> None:
+    loop = asyncio.get_running_loop()
+    task = _heartbeats.get(loop)
+    if task is None or task.done():
+        _heartbeats[loop] = loop.create_task(_heartbeat(loop))
+
+
+async def _heartbeat(loop: asyncio.AbstractEventLoop) -> None:
+    last_sweep = time.monotonic()
+    while True:
+        await asyncio.sleep(settings.CHATSITE_HEARTBEAT_SECONDS)
+        ids = [
+            r.message_id
+            for r in list(_running.values())
+            if not r.task.done() and r.task.get_loop() is loop
+        ]
+        if not ids:
+            return  # the next registration starts a new heartbeat
+        try:
+            await database_sync_to_async(generations_touch)(message_ids=ids)
+            if time.monotonic() - last_sweep >= settings.CHATSITE_GENERATION_STALE_SECONDS:
+                last_sweep = time.monotonic()
+                await database_sync_to_async(generations_sweep_stale)()
+        except Exception:
+            logger.warning("heartbeat of running generations failed", exc_info=True)
 
 
 async def _listener_channel() -> str | None:

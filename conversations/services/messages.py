@@ -16,6 +16,7 @@ from conversations.frames import message_data
 from conversations.models import Conversation, Message
 from conversations.services.conversations import conversation_title_from_text
 from conversations.services.events import event_publish
+from conversations.services.sweeper import generations_sweep_stale
 
 CLIENT_ID_MAX_LENGTH = 64
 
@@ -107,6 +108,8 @@ def message_send(*, conversation: Conversation, text: object, client_id: object 
 
 def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> SendResult:
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    # A reply orphaned by a dead process must not keep the conversation busy.
+    generations_sweep_stale(conversation=locked)
     if Message.objects.filter(conversation=locked, status__in=Message.GENERATING_STATUSES).exists():
         raise _busy()
     user_message = Message.objects.create(
@@ -122,6 +125,7 @@ def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> Sen
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
         model=locked.model,
+        heartbeat_at=timezone.now(),
     )
     locked.active_leaf = assistant_message
     update_fields = ["active_leaf", "updated_at"]

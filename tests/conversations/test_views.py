@@ -20,7 +20,7 @@ def test_the_page_shows_the_active_path_and_the_sidebar(
     conversation = ConversationFactory(owner=user, title="Lisbon")
     ConversationFactory(owner=user, title="Other chat")
     chain(conversation, *[("user" if i % 2 == 0 else "assistant", f"line {i}") for i in range(30)])
-    # Queries: session, user, conversation, message path, sidebar list (+ savepoint slack).
+    # Queries: session, user, conversation, orphaned-reply check, message path, sidebar list.
     with django_assert_max_num_queries(6):
         response = logged_in_client.get(f"/c/{conversation.uuid}/")
     content = response.content.decode()
