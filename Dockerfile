@@ -23,12 +23,14 @@ RUN pip install --no-deps -e . \
     CHATSITE_DATA_DIR=/tmp/build-data python manage.py collectstatic --noinput \
  && mkdir -p /data && chown chatsite:chatsite /data
 
+# uvicorn trusts X-Forwarded-* only from these addresses (set it to your proxy's).
 ENV DEBUG=false \
-    CHATSITE_DATA_DIR=/data
+    CHATSITE_DATA_DIR=/data \
+    FORWARDED_ALLOW_IPS=127.0.0.1
 USER chatsite
 VOLUME ["/data"]
 EXPOSE 8000
 
 # Migrations are idempotent; run them, mark replies orphaned by the last stop as interrupted,
 # then hand PID 1 to uvicorn.
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py sweep_generations && exec uvicorn chatsite.asgi:application --host 0.0.0.0 --port 8000 --proxy-headers --forwarded-allow-ips='*'"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py sweep_generations && exec uvicorn chatsite.asgi:application --host 0.0.0.0 --port 8000 --proxy-headers"]

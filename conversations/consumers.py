@@ -46,7 +46,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.conversation_uuid = str(self.scope["url_route"]["kwargs"]["conversation_uuid"])
-        if await self._conversation() is None:
+        if not isinstance(await self._access(), Conversation):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = f"conversation.{self.conversation_uuid}"
@@ -77,12 +77,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self._send_error("unknown_type", f"Unknown frame type: {frame['type'][:40]!r}.")
             return
         # Access can be lost while a socket is open (conversation deleted, user deactivated).
-        conversation = await self._conversation()
-        if conversation is None:
+        access = await self._access()
+        if access == CLOSE_UNAUTHENTICATED:
+            await self._send_error("unauthenticated", "Your session has ended. Log in again.")
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not isinstance(access, Conversation):
             await self._send_error("not_found", "This conversation no longer exists.")
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        await handler(self, frame, conversation)
+        await handler(self, frame, access)
 
     # --- client frames -------------------------------------------------------------------------
     async def on_send(self, frame: dict[str, Any], conversation: Conversation) -> None:
@@ -136,17 +140,27 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             frame["client_id"] = client_id
         await self.send(text_data=json.dumps(frame))
 
-    async def _conversation(self) -> Conversation | None:
-        return await database_sync_to_async(_conversation_or_none)(
-            self.scope["user"], self.conversation_uuid
+    async def _access(self) -> Conversation | int:
+        return await database_sync_to_async(_access)(
+            self.scope["user"], self.scope.get("session"), self.conversation_uuid
         )
 
 
-def _conversation_or_none(user: Any, conversation_uuid: str) -> Conversation | None:
+def _access(user: Any, session: Any, conversation_uuid: str) -> Conversation | int:
+    """The conversation, or the close code that ends the socket.
+
+    The user in the scope is a snapshot from connect: the session and the account are checked
+    again on every frame, so a logout or a deactivation ends access at once.
+    """
+    if session is None or not session.session_key or not session.exists(session.session_key):
+        return CLOSE_UNAUTHENTICATED
     try:
-        return conversation_get_for_user(user=user, conversation_uuid=conversation_uuid)
+        conversation = conversation_get_for_user(user=user, conversation_uuid=conversation_uuid)
     except Conversation.DoesNotExist:
-        return None
+        return CLOSE_NOT_FOUND
+    if not conversation.owner.is_active:
+        return CLOSE_UNAUTHENTICATED
+    return conversation
 
 
 def _path_data(conversation: Conversation) -> list[MessageData]:

@@ -38,4 +38,4 @@ def conversation_get_for_user(
         )
     except ValueError:
         raise Conversation.DoesNotExist from None
-    return Conversation.objects.get(uuid=key, owner=user)
+    return Conversation.objects.select_related("owner").get(uuid=key, owner=user)

@@ -35,14 +35,15 @@ def conversation_detail(request: HttpRequest, conversation_uuid: str) -> HttpRes
     """Queries: session, user, the conversation, the sidebar list, the message path."""
     conversation = _conversation_or_404(request, conversation_uuid)
     generations_sweep_stale(conversation=conversation)
-    messages = path_data(conversation_path(conversation=conversation))
+    chat_messages = path_data(conversation_path(conversation=conversation))
     return render(
         request,
         "conversations/chat.html",
         {
             "conversations": conversation_list_for_user(user=request.user),
             "conversation": conversation,
-            "messages": messages,
+            # Not "messages": that name belongs to django.contrib.messages in templates.
+            "chat_messages": chat_messages,
         },
     )
 

@@ -36,6 +36,7 @@ class RunningGeneration:
     message_uuid: str
     conversation_uuid: str
     task: asyncio.Task[Any]
+    loop: asyncio.AbstractEventLoop
     # Checked between deltas as well as cancelling the task: a library awaited inside the
     # task (redis-py, for one) may swallow a cancellation, and Stop must not depend on it.
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
@@ -58,16 +59,23 @@ def running_generation(message_id: int) -> RunningGeneration | None:
 async def generation_register(running: RunningGeneration) -> None:
     _running[running.message_id] = running
     _ensure_heartbeat()
-    layer, channel = get_channel_layer(), await _listener_channel()
-    if layer is not None and channel is not None:
-        await layer.group_add(control_group(running.conversation_uuid), channel)
+    try:
+        layer, channel = get_channel_layer(), await _listener_channel()
+        if layer is not None and channel is not None:
+            await layer.group_add(control_group(running.conversation_uuid), channel)
+    except Exception:
+        # Without the channel layer, Stop still works from this process's own sockets.
+        logger.warning("generation %s: not subscribed to Stop", running.message_uuid, exc_info=True)
 
 
 async def generation_unregister(running: RunningGeneration) -> None:
     _running.pop(running.message_id, None)
-    layer, channel = get_channel_layer(), await _listener_channel()
-    if layer is not None and channel is not None:
-        await layer.group_discard(control_group(running.conversation_uuid), channel)
+    try:
+        layer, channel = get_channel_layer(), await _listener_channel()
+        if layer is not None and channel is not None:
+            await layer.group_discard(control_group(running.conversation_uuid), channel)
+    except Exception:
+        logger.warning("generation %s: could not unsubscribe", running.message_uuid, exc_info=True)
 
 
 def generation_cancel_local(*, conversation_uuid: str, message_uuid: str | None) -> int:
@@ -78,8 +86,12 @@ def generation_cancel_local(*, conversation_uuid: str, message_uuid: str | None)
             continue
         if message_uuid is not None and running.message_uuid != message_uuid:
             continue
-        running.stop_requested.set()
-        running.task.cancel()
+        # The task may live on another loop and thread (a blocking REST send runs its own).
+        try:
+            running.loop.call_soon_threadsafe(running.stop_requested.set)
+            running.loop.call_soon_threadsafe(running.task.cancel)
+        except RuntimeError:
+            continue  # that loop has closed: the generation ended with it
         cancelled += 1
     return cancelled
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
 from conversations.models import Conversation
+from conversations.services.cancellation import generation_request_stop
 
 TITLE_MAX_LENGTH = Conversation._meta.get_field("title").max_length or 200
 
@@ -52,10 +54,17 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
 
 
 def conversation_delete(*, conversation: Conversation) -> None:
+    conversation_uuid = str(conversation.uuid)
     with transaction.atomic():
         # Break the leaf pointer first: it points into the rows the cascade removes.
         Conversation.objects.filter(pk=conversation.pk).update(active_leaf=None)
         conversation.delete()
+        # A reply still streaming would go on costing tokens for a conversation that is gone.
+        transaction.on_commit(
+            lambda: async_to_sync(generation_request_stop)(
+                conversation_uuid=conversation_uuid, message_uuid=None
+            )
+        )
 
 
 def conversation_title_from_text(text: str) -> str:

@@ -13,11 +13,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anthropic
+from anthropic.lib.streaming import AsyncMessageStream
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from conversations.asyncdb import database_sync_to_async
@@ -35,6 +38,9 @@ from conversations.services.events import event_publish_async
 from conversations.services.history import MessagesRequest, conversation_path, request_build
 
 logger = logging.getLogger(__name__)
+
+# Saving the end of a reply is retried: a database blip must not leave it `streaming`.
+FINISH_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,8 @@ class DeltaBatcher:
             self._sent_length = len(self.text)
             self.frames_sent += 1
             self._last_flush = time.monotonic()
+            # Best effort: a lost frame is a gap the client notices (by its offset) and
+            # resyncs from the database; it must not end a healthy generation.
             await event_publish_async(group=self.group, frame=frame)
 
     async def close(self) -> None:
@@ -118,9 +126,11 @@ def _prepare(message_id: int) -> PreparedGeneration | None:
     path = conversation_path(conversation=conversation, leaf_id=message.parent_id)
     request = request_build(conversation=conversation, path=path, user_id=conversation.owner_id)
     now = timezone.now()
-    Message.objects.filter(pk=message_id).update(
+    started = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
         status=Message.Status.STREAMING, started_at=now, heartbeat_at=now
     )
+    if not started:
+        return None  # stopped or swept in the meantime
     return PreparedGeneration(
         message_id=message_id,
         message_uuid=str(message.uuid),
@@ -136,13 +146,20 @@ def _save_partial(message_id: int, text: str, first_token_at: Any) -> None:
     )
 
 
-def _finish(message_id: int, **fields: Any) -> dict[str, Any]:
-    """Store the outcome and return the frame data of the finished message."""
+def _finish(message_id: int, **fields: Any) -> dict[str, Any] | None:
+    """Store the outcome; the frame data of the finished message, or None if it had ended
+    already (a sweeper or an earlier outcome won) or was deleted with its conversation."""
     fields.setdefault("finished_at", timezone.now())
     fields["heartbeat_at"] = None
     fields["updated_at"] = fields["finished_at"]  # update() skips auto_now
-    Message.objects.filter(pk=message_id).update(**fields)
-    message = Message.objects.select_related("parent").get(pk=message_id)
+    updated = Message.objects.filter(pk=message_id, status__in=Message.GENERATING_STATUSES).update(
+        **fields
+    )
+    if not updated:
+        return None
+    message = Message.objects.select_related("parent").filter(pk=message_id).first()
+    if message is None:
+        return None
     parent_uuid = message.parent.uuid if message.parent else None
     return dict(message_data(message, parent_uuid=parent_uuid))
 
@@ -200,14 +217,11 @@ async def generation_run(*, reply: Message) -> None:
         message_uuid=str(reply.uuid),
         conversation_uuid=str(reply.conversation.uuid),
         task=task,
+        loop=asyncio.get_running_loop(),
     )
     # Registered before anything is awaited, so a Stop that arrives while the request is
     # being built still finds the generation.
-    try:
-        await generation_register(running)
-    except Exception:
-        # Without the channel layer, Stop still works from this process's own sockets.
-        logger.warning("generation %s: not subscribed to stop requests", reply.pk, exc_info=True)
+    await generation_register(running)
     try:
         prepared = await _prepare_or_fail(reply.pk)
         if prepared is not None:
@@ -237,82 +251,66 @@ async def _prepare_or_fail(message_id: int) -> PreparedGeneration | None:
         return None
 
 
+@dataclass
+class _StreamState:
+    """What is known about a reply while it streams; enough to conclude it whatever happens."""
+
+    batcher: DeltaBatcher
+    first_token_at: datetime | None = None
+    request_id: str = ""
+    stream: AsyncMessageStream | None = None
+
+    def usage_so_far(self) -> dict[str, Any]:
+        """Input figures from `message_start`: known even when the reply is cut short."""
+        if self.stream is None:
+            return {}
+        try:
+            usage = self.stream.current_message_snapshot.usage
+        except Exception:  # no message_start yet
+            return {}
+        return {
+            "input_tokens": usage.input_tokens,
+            "cache_read_input_tokens": usage.cache_read_input_tokens or 0,
+            "cache_creation_input_tokens": usage.cache_creation_input_tokens or 0,
+        }
+
+
 async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Event) -> None:
-    batcher = DeltaBatcher(
-        group=prepared.group,
-        message_uuid=prepared.message_uuid,
-        interval=settings.CHATSITE_STREAM_FLUSH_SECONDS,
+    state = _StreamState(
+        batcher=DeltaBatcher(
+            group=prepared.group,
+            message_uuid=prepared.message_uuid,
+            interval=settings.CHATSITE_STREAM_FLUSH_SECONDS,
+        )
     )
     started = time.monotonic()
-    first_token_at = None
-    last_save = started
-    request_id = ""
     outcome = "complete"
     try:
-        client = get_client()
-        async with client.messages.stream(**prepared.request) as stream:  # type: ignore[arg-type]
-            request_id = stream.request_id or ""
-            async for text in stream.text_stream:
-                if stop_requested.is_set():
-                    break  # leaving the block closes the upstream request
-                if first_token_at is None:
-                    first_token_at = timezone.now()
-                await batcher.add(text)
-                if time.monotonic() - last_save >= settings.CHATSITE_STREAM_SAVE_SECONDS:
-                    last_save = time.monotonic()
-                    await database_sync_to_async(_save_partial)(
-                        prepared.message_id, batcher.text, first_token_at
-                    )
-            if stop_requested.is_set():
-                raise asyncio.CancelledError
-            final = await stream.get_final_message()
-        await batcher.close()
-        # A stream that ends without message_stop leaves stop_reason unset: it was cut off.
-        status = Message.Status.COMPLETE if final.stop_reason else Message.Status.INTERRUPTED
-        outcome = status
-        usage = final.usage
-        data = await database_sync_to_async(_finish)(
-            prepared.message_id,
-            text=batcher.text,
-            status=status,
-            stop_reason=final.stop_reason or "",
-            stop_sequence=final.stop_sequence or "",
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-            api_message_id=final.id,
-            api_request_id=request_id,
-            first_token_at=first_token_at,
-            error_detail=""
-            if final.stop_reason
-            else "The connection to Claude ended before the reply was complete.",
-            error_type="" if final.stop_reason else "interrupted",
-        )
-        await event_publish_async(
-            group=prepared.group, frame={"type": "chat.done", "message": data}
-        )
+        fields = await _receive(prepared, stop_requested, state)
+        frame_type = "chat.done"
+        outcome = fields["status"]
     except asyncio.CancelledError:
         outcome = "stopped"
         # Keep what the person already saw; shield the save from the cancellation itself.
-        await asyncio.shield(_finish_stopped(prepared, batcher, first_token_at))
+        stopped = {"status": Message.Status.STOPPED, **state.usage_so_far()}
+        await asyncio.shield(_conclude(prepared, state, stopped, "chat.done"))
         raise
     except anthropic.APIError as exc:
         outcome = "error"
-        request_id = getattr(exc, "request_id", None) or ""
+        state.request_id = getattr(exc, "request_id", None) or state.request_id
         error_type, detail = describe_api_error(exc)
-        await _finish_with_error(prepared, batcher, first_token_at, error_type, detail, request_id)
+        fields = {"status": Message.Status.ERROR, "error_type": error_type, "error_detail": detail}
+        fields.update(state.usage_so_far())
+        frame_type = "chat.error"
     except Exception:
         outcome = "error"
         logger.exception("generation failed for message %s", prepared.message_uuid)
-        await _finish_with_error(
-            prepared,
-            batcher,
-            first_token_at,
-            "internal",
-            "Something went wrong on our side while generating the reply.",
-            request_id,
-        )
+        fields = {
+            "status": Message.Status.ERROR,
+            "error_type": "internal",
+            "error_detail": "Something went wrong on our side while generating the reply.",
+        }
+        frame_type = "chat.error"
     finally:
         logger.info(
             "generation message=%s model=%s outcome=%s frames=%d chars=%d seconds=%.2f "
@@ -320,43 +318,76 @@ async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Ev
             prepared.message_uuid,
             prepared.request["model"],
             outcome,
-            batcher.frames_sent,
-            len(batcher.text),
+            state.batcher.frames_sent,
+            len(state.batcher.text),
             time.monotonic() - started,
-            request_id,
+            state.request_id,
         )
+    await _conclude(prepared, state, fields, frame_type)
 
 
-async def _finish_stopped(
-    prepared: PreparedGeneration, batcher: DeltaBatcher, first_token_at: Any
+async def _receive(
+    prepared: PreparedGeneration, stop_requested: asyncio.Event, state: _StreamState
+) -> dict[str, Any]:
+    """Stream the reply to the group; return the fields that conclude it."""
+    last_save = time.monotonic()
+    client = get_client()
+    async with client.messages.stream(**prepared.request) as stream:  # type: ignore[arg-type]
+        state.stream = stream
+        state.request_id = stream.request_id or ""
+        async for text in stream.text_stream:
+            if stop_requested.is_set():
+                break  # leaving the block closes the upstream request
+            if state.first_token_at is None:
+                state.first_token_at = timezone.now()
+            await state.batcher.add(text)
+            if time.monotonic() - last_save >= settings.CHATSITE_STREAM_SAVE_SECONDS:
+                last_save = time.monotonic()
+                await database_sync_to_async(_save_partial)(
+                    prepared.message_id, state.batcher.text, state.first_token_at
+                )
+        if stop_requested.is_set():
+            raise asyncio.CancelledError
+        final = await stream.get_final_message()
+    usage = final.usage
+    fields: dict[str, Any] = {
+        "status": Message.Status.COMPLETE,
+        "stop_reason": final.stop_reason or "",
+        "stop_sequence": final.stop_sequence or "",
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_input_tokens": usage.cache_read_input_tokens or 0,
+        "cache_creation_input_tokens": usage.cache_creation_input_tokens or 0,
+        "api_message_id": final.id,
+    }
+    if not final.stop_reason:
+        # A stream that ends without message_stop leaves stop_reason unset: it was cut off.
+        fields["status"] = Message.Status.INTERRUPTED
+        fields["error_type"] = "interrupted"
+        fields["error_detail"] = "The connection to Claude ended before the reply was complete."
+    return fields
+
+
+async def _conclude(
+    prepared: PreparedGeneration, state: _StreamState, fields: dict[str, Any], frame_type: str
 ) -> None:
-    await batcher.close()
-    data = await database_sync_to_async(_finish)(
-        prepared.message_id,
-        text=batcher.text,
-        status=Message.Status.STOPPED,
-        stop_reason="",
-        first_token_at=first_token_at,
-    )
-    await event_publish_async(group=prepared.group, frame={"type": "chat.done", "message": data})
-
-
-async def _finish_with_error(
-    prepared: PreparedGeneration,
-    batcher: DeltaBatcher,
-    first_token_at: Any,
-    error_type: str,
-    detail: str,
-    request_id: str,
-) -> None:
-    await batcher.close()
-    data = await database_sync_to_async(_finish)(
-        prepared.message_id,
-        text=batcher.text,
-        status=Message.Status.ERROR,
-        error_type=error_type,
-        error_detail=detail,
-        api_request_id=request_id,
-        first_token_at=first_token_at,
-    )
-    await event_publish_async(group=prepared.group, frame={"type": "chat.error", "message": data})
+    """Save the outcome with the text so far, then tell every tab."""
+    await state.batcher.close()
+    fields = {
+        "text": state.batcher.text,
+        "first_token_at": state.first_token_at,
+        "api_request_id": state.request_id,
+        **fields,
+    }
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            data = await database_sync_to_async(_finish)(prepared.message_id, **fields)
+            break
+        except DatabaseError:
+            if attempt == FINISH_ATTEMPTS - 1:
+                # The heartbeat stops with this task: the sweeper will mark it interrupted.
+                logger.exception("could not save the end of message %s", prepared.message_uuid)
+                return
+            await asyncio.sleep(0.5 * 2**attempt)
+    if data is not None:
+        await event_publish_async(group=prepared.group, frame={"type": frame_type, "message": data})

@@ -108,6 +108,11 @@ def message_send(*, conversation: Conversation, text: object, client_id: object 
 
 def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> SendResult:
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if client_id:
+        # A retry that waited for the lock while its first attempt committed.
+        earlier = _send_with_client_id(conversation=locked, client_id=client_id)
+        if earlier is not None:
+            return earlier
     # A reply orphaned by a dead process must not keep the conversation busy.
     generations_sweep_stale(conversation=locked)
     if Message.objects.filter(conversation=locked, status__in=Message.GENERATING_STATUSES).exists():

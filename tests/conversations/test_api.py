@@ -232,3 +232,21 @@ def test_anthropic_base_url_reaches_a_compatible_server_over_http(api, conversat
     assert "You said: “over HTTP”" in reply["text"]
     assert remote.requests[-1]["messages"] == [{"role": "user", "content": "over HTTP"}]
     assert llm_client._simulator is None  # the in-process simulator was never used
+
+
+def test_a_channel_layer_that_is_down_does_not_fail_a_send(api, conversation, settings):
+    """Announcing is best effort; the database is the truth."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},  # nothing listens there
+        }
+    }
+    channel_layers.backends.clear()
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/", {"content": "hello"}, format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["status"] == "complete"

@@ -99,9 +99,10 @@ async def test_the_reply_streams_in_order_and_is_stored(conversation, cookie, se
     deltas, done = frames[:-1], frames[-1]
     assert len(deltas) > 3
     assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
-    offsets = [d["offset"] for d in deltas]
-    assert offsets == sorted(offsets)
-    streamed = "".join(d["text"] for d in deltas)
+    streamed = ""
+    for delta in deltas:
+        assert delta["offset"] == len(streamed)  # each frame starts where the last one ended
+        streamed += delta["text"]
     assert done["type"] == "chat.done"
     assert done["message"]["id"] == reply_id
     assert done["message"]["text"] == streamed
@@ -193,10 +194,11 @@ async def test_an_oversize_frame_closes_the_socket(conversation, cookie, setting
 
 
 async def test_a_second_send_while_replying_is_busy(conversation, cookie, settings):
-    settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.05
     ws = communicator(conversation, cookie=cookie)
     await ws.connect(timeout=TIMEOUT)
-    await ws.send_to(text_data=json.dumps({"type": "send", "text": "[sim:words=40] one"}))
+    await ws.send_to(
+        text_data=json.dumps({"type": "send", "text": "[sim:words=40] [sim:delay=0.05] one"})
+    )
     await receive(ws), await receive(ws)
     await ws.send_to(text_data=json.dumps({"type": "send", "text": "two", "client_id": "c2"}))
     frame = await receive(ws)
@@ -209,11 +211,11 @@ async def test_a_second_send_while_replying_is_busy(conversation, cookie, settin
 
 
 async def test_stop_keeps_the_partial_reply(conversation, cookie, settings, simulator):
-    settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.02
     settings.CHATSITE_STREAM_FLUSH_SECONDS = 0
     ws = communicator(conversation, cookie=cookie)
     await ws.connect(timeout=TIMEOUT)
-    await ws.send_to(text_data=json.dumps({"type": "send", "text": "[sim:words=500] long"}))
+    text = "[sim:words=500] [sim:delay=0.02] long"
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": text}))
     await receive(ws), await receive(ws)
     assert (await receive(ws))["type"] == "chat.delta"
     await ws.send_to(text_data=json.dumps({"type": "stop"}))
@@ -256,10 +258,11 @@ async def test_stop_sent_through_the_control_group_reaches_the_owning_task(
     """What another server process does: it only has the group, not the task."""
     from conversations.services.events import control_group, event_publish_async
 
-    settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.02
     ws = communicator(conversation, cookie=cookie)
     await ws.connect(timeout=TIMEOUT)
-    await ws.send_to(text_data=json.dumps({"type": "send", "text": "[sim:words=500] long"}))
+    await ws.send_to(
+        text_data=json.dumps({"type": "send", "text": "[sim:words=500] [sim:delay=0.02] long"})
+    )
     await receive(ws), await receive(ws)
     assert (await receive(ws))["type"] == "chat.delta"
     await event_publish_async(
@@ -307,3 +310,47 @@ async def test_stop_before_the_request_is_built_ends_the_reply_as_stopped(conver
         await task
     reply = await database_sync_to_async(Message.objects.get)(pk=result.assistant_message.pk)
     assert reply.status == Message.Status.STOPPED
+
+
+async def test_a_logged_out_session_loses_the_socket_on_its_next_frame(conversation, cookie):
+    from django.contrib.sessions.models import Session
+
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await database_sync_to_async(Session.objects.all().delete)()
+    await ws.send_to(text_data=json.dumps({"type": "resync"}))
+    assert (await receive(ws))["code"] == "unauthenticated"
+    assert (await ws.receive_output(timeout=TIMEOUT))["code"] == 4401
+    await ws.disconnect()
+
+
+async def test_a_deactivated_account_loses_the_socket(conversation, cookie, user):
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    user.is_active = False
+    await database_sync_to_async(user.save)()
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "still me?"}))
+    assert (await receive(ws))["code"] == "unauthenticated"
+    assert not await database_sync_to_async(Message.objects.exists)()
+    await ws.disconnect()
+
+
+async def test_deleting_the_conversation_stops_its_generation(
+    conversation, cookie, settings, simulator
+):
+    from conversations.services.conversations import conversation_delete
+
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_to(
+        text_data=json.dumps({"type": "send", "text": "[sim:words=500] [sim:delay=0.02] long"})
+    )
+    await receive(ws), await receive(ws)
+    assert (await receive(ws))["type"] == "chat.delta"
+    await database_sync_to_async(conversation_delete)(conversation=conversation)
+    for _ in range(50):
+        if simulator.aborted_streams:
+            break
+        await asyncio.sleep(0.02)
+    assert simulator.aborted_streams == 1
+    await ws.disconnect()

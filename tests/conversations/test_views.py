@@ -24,8 +24,9 @@ def test_the_page_shows_the_active_path_and_the_sidebar(
     with django_assert_max_num_queries(6):
         response = logged_in_client.get(f"/c/{conversation.uuid}/")
     content = response.content.decode()
-    assert "line 0" in content
-    assert "line 29" in content
+    assert '<div class="text">line 0</div>' in content
+    assert '<div class="text">line 29</div>' in content
+    assert 'class="flash"' not in content  # nothing leaks into the flash-message area
     assert "Other chat" in content
     assert f'data-conversation-id="{conversation.uuid}"' in content
 
@@ -62,3 +63,16 @@ def test_the_offline_banner_shows_without_a_key(logged_in_client, settings):
     assert b"Offline simulator" in logged_in_client.get("/").content
     settings.ANTHROPIC_API_KEY = "sk-test"
     assert b"Offline simulator" not in logged_in_client.get("/").content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/", "/accounts/login/", "/c/00000000-0000-0000-0000-000000000000/"]
+)
+def test_html_responses_carry_a_strict_content_security_policy(logged_in_client, path):
+    policy = logged_in_client.get(path)["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["object-src"] == "'none'"
+    assert directives["base-uri"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
