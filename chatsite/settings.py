@@ -267,6 +267,9 @@ CHATSITE_DEFAULT_MODEL: str = env.str("CHATSITE_DEFAULT_MODEL", default="claude-
 CHATSITE_DEFAULT_MAX_TOKENS: int = env.int("CHATSITE_DEFAULT_MAX_TOKENS", default=8192)
 CHATSITE_ALLOW_SIGNUP: bool = env.bool("CHATSITE_ALLOW_SIGNUP", default=False)
 CHATSITE_MAX_MESSAGE_CHARS: int = env.int("CHATSITE_MAX_MESSAGE_CHARS", default=100_000)
+# Sends per person (a `limits` rate string) and replies generating at once per person.
+CHATSITE_SEND_RATE_LIMIT: str = env.str("CHATSITE_SEND_RATE_LIMIT", default="30/minute")
+CHATSITE_MAX_CONCURRENT_GENERATIONS: int = env.int("CHATSITE_MAX_CONCURRENT_GENERATIONS", default=3)
 # A WebSocket frame larger than this closes the socket (1009): room for a maximal message.
 CHATSITE_MAX_FRAME_CHARS: int = env.int("CHATSITE_MAX_FRAME_CHARS", default=1_000_000)
 # Pace of the in-process simulator, so offline replies visibly stream (0 in tests).

@@ -27,6 +27,7 @@ from conversations.services.cancellation import generation_request_stop
 from conversations.services.generation import generation_start
 from conversations.services.history import conversation_path
 from conversations.services.messages import ChatError, message_send
+from conversations.signals import session_group
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ CLOSE_TOO_LARGE = 1009
 class ConversationConsumer(AsyncWebsocketConsumer):
     conversation_uuid: str
     group: str
+    session_group: str | None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -51,11 +53,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         self.group = f"conversation.{self.conversation_uuid}"
         await self.channel_layer.group_add(self.group, self.channel_name)
+        session_key = self.scope["session"].session_key
+        self.session_group = session_group(session_key) if session_key else None
+        if self.session_group:
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        session_group_name = getattr(self, "session_group", None)
+        if session_group_name:
+            await self.channel_layer.group_discard(session_group_name, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -126,6 +135,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     # --- group events, relayed as they are ------------------------------------------------------
     async def relay(self, event: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(event))
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        await self._send_error("unauthenticated", "You logged out. Log in again to continue.")
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     message_created = relay
     chat_delta = relay

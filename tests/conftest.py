@@ -32,6 +32,13 @@ def _fresh_channel_layer() -> Iterator[None]:
     channel_layers.backends.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_send_limits(settings) -> None:
+    from conversations.services.limits import limits_reset
+
+    limits_reset()
+
+
 @pytest.fixture
 def simulator() -> Simulator:
     """The in-process simulator the app talks to (what it received is in `.requests`)."""

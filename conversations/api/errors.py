@@ -9,7 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from conversations.services.conversations import ConversationValidationError
-from conversations.services.messages import ChatError, ConversationBusyError
+from conversations.services.messages import (
+    ChatError,
+    ConversationBusyError,
+    RateLimitedError,
+    TooManyGenerationsError,
+)
 
 
 def _error(code: str, message: str, http_status: int, fields: Any = None) -> Response:
@@ -20,8 +25,10 @@ def _error(code: str, message: str, http_status: int, fields: Any = None) -> Res
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, ConversationBusyError):
+    if isinstance(exc, ConversationBusyError | TooManyGenerationsError):
         return _error(exc.code, exc.message, status.HTTP_409_CONFLICT)
+    if isinstance(exc, RateLimitedError):
+        return _error(exc.code, exc.message, status.HTTP_429_TOO_MANY_REQUESTS)
     if isinstance(exc, ChatError):
         fields = {exc.field: [exc.message]} if exc.field else None
         return _error(exc.code, exc.message, status.HTTP_400_BAD_REQUEST, fields)

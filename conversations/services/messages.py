@@ -16,6 +16,7 @@ from conversations.frames import message_data
 from conversations.models import Conversation, Message
 from conversations.services.conversations import conversation_title_from_text
 from conversations.services.events import event_publish
+from conversations.services.limits import send_allowed
 from conversations.services.sweeper import generations_sweep_stale
 
 CLIENT_ID_MAX_LENGTH = 64
@@ -38,6 +39,14 @@ class MessageValidationError(ChatError):
 
 class ConversationBusyError(ChatError):
     code = "busy"
+
+
+class TooManyGenerationsError(ChatError):
+    code = "too_many_generations"
+
+
+class RateLimitedError(ChatError):
+    code = "rate_limited"
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,11 @@ def message_send(*, conversation: Conversation, text: object, client_id: object 
         earlier = _send_with_client_id(conversation=conversation, client_id=client_id)
         if earlier is not None:
             return earlier
+    if not send_allowed(user_id=conversation.owner_id):
+        raise RateLimitedError(
+            f"You are sending too fast (limit {settings.CHATSITE_SEND_RATE_LIMIT}). "
+            "Wait a moment, then try again."
+        )
     try:
         with transaction.atomic():
             result = _store_turn(conversation=conversation, text=text, client_id=client_id)
@@ -117,6 +131,15 @@ def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> Sen
     generations_sweep_stale(conversation=locked)
     if Message.objects.filter(conversation=locked, status__in=Message.GENERATING_STATUSES).exists():
         raise _busy()
+    # Approximate across conversations (no lock spans them): a cap on cost, not an invariant.
+    running = Message.objects.filter(
+        conversation__owner_id=locked.owner_id, status__in=Message.GENERATING_STATUSES
+    ).count()
+    if running >= settings.CHATSITE_MAX_CONCURRENT_GENERATIONS:
+        raise TooManyGenerationsError(
+            f"Claude is already replying in {running} of your conversations. "
+            "Wait for one to finish, or stop one."
+        )
     user_message = Message.objects.create(
         conversation=locked,
         parent_id=locked.active_leaf_id,

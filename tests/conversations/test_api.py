@@ -250,3 +250,12 @@ def test_a_channel_layer_that_is_down_does_not_fail_a_send(api, conversation, se
     )
     assert response.status_code == 201
     assert response.json()["status"] == "complete"
+
+
+def test_sending_too_fast_is_a_429(api, conversation, settings):
+    settings.CHATSITE_SEND_RATE_LIMIT = "1/minute"
+    url = f"/api/conversations/{conversation.uuid}/messages/"
+    assert api.post(url, {"content": "one"}, format="json").status_code == 201
+    response = api.post(url, {"content": "two"}, format="json")
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "rate_limited"

@@ -354,3 +354,51 @@ async def test_deleting_the_conversation_stops_its_generation(
         await asyncio.sleep(0.02)
     assert simulator.aborted_streams == 1
     await ws.disconnect()
+
+
+async def test_logging_out_closes_the_sessions_sockets_in_every_tab(conversation, user):
+    client = Client()
+    await database_sync_to_async(client.force_login)(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    tabs = [communicator(conversation, cookie=cookie), communicator(conversation, cookie=cookie)]
+    for tab in tabs:
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+    await database_sync_to_async(client.post)("/accounts/logout/")
+    for tab in tabs:
+        assert (await receive(tab))["code"] == "unauthenticated"
+        assert (await tab.receive_output(timeout=TIMEOUT))["code"] == 4401
+        await tab.disconnect()
+
+
+async def test_too_many_replies_at_once_for_one_person(user, cookie, settings):
+    settings.CHATSITE_MAX_CONCURRENT_GENERATIONS = 1
+    first, second = await database_sync_to_async(ConversationFactory.create_batch)(2, owner=user)
+    ws_first, ws_second = communicator(first, cookie=cookie), communicator(second, cookie=cookie)
+    await ws_first.connect(timeout=TIMEOUT)
+    await ws_second.connect(timeout=TIMEOUT)
+    slow = "[sim:words=40] [sim:delay=0.05] one"
+    await ws_first.send_to(text_data=json.dumps({"type": "send", "text": slow}))
+    await receive(ws_first)
+    await ws_second.send_to(text_data=json.dumps({"type": "send", "text": "two"}))
+    error = await receive(ws_second)
+    assert error["code"] == "too_many_generations"
+    await receive_until_done(ws_first)
+    await ws_second.send_to(text_data=json.dumps({"type": "send", "text": "now"}))
+    assert (await receive_until_done(ws_second))[-1]["message"]["status"] == "complete"
+    await ws_first.disconnect()
+    await ws_second.disconnect()
+
+
+async def test_sends_are_rate_limited_per_person(conversation, cookie, settings):
+    settings.CHATSITE_SEND_RATE_LIMIT = "2/minute"
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    for text in ("one", "two"):
+        await ws.send_to(text_data=json.dumps({"type": "send", "text": text}))
+        await receive_until_done(ws)
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": "three", "client_id": "c3"}))
+    error = await receive(ws)
+    assert (error["code"], error["client_id"]) == ("rate_limited", "c3")
+    assert "2/minute" in error["message"]
+    assert await database_sync_to_async(Message.objects.filter(role="user").count)() == 2
+    await ws.disconnect()
