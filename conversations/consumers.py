@@ -26,7 +26,12 @@ from conversations.selectors import conversation_get_for_user
 from conversations.services.cancellation import generation_request_stop
 from conversations.services.generation import generation_start
 from conversations.services.history import conversation_path
-from conversations.services.messages import ChatError, message_send
+from conversations.services.messages import (
+    ChatError,
+    message_edit,
+    message_regenerate,
+    message_send,
+)
 from conversations.signals import session_group
 
 logger = logging.getLogger(__name__)
@@ -116,6 +121,31 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 data = message_data(message, parent_uuid=parent_uuid)
                 await self.send(text_data=json.dumps({"type": "message.created", "message": data}))
 
+    async def on_edit(self, frame: dict[str, Any], conversation: Conversation) -> None:
+        client_id = frame.get("client_id", "")
+        try:
+            result = await database_sync_to_async(message_edit)(
+                conversation=conversation,
+                message_uuid=frame.get("message_id"),
+                text=frame.get("text"),
+                client_id=client_id,
+            )
+        except ChatError as exc:
+            await self._send_error(exc.code, exc.message, client_id=client_id)
+            return
+        if result.created:
+            generation_start(reply=result.assistant_message)
+
+    async def on_regenerate(self, frame: dict[str, Any], conversation: Conversation) -> None:
+        try:
+            reply = await database_sync_to_async(message_regenerate)(
+                conversation=conversation, message_uuid=frame.get("message_id")
+            )
+        except ChatError as exc:
+            await self._send_error(exc.code, exc.message)
+            return
+        generation_start(reply=reply)
+
     async def on_stop(self, frame: dict[str, Any], conversation: Conversation) -> None:
         message_id = frame.get("message_id")
         await generation_request_stop(
@@ -130,7 +160,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         }
         await self.send(text_data=json.dumps(state))
 
-    _handlers = {"send": on_send, "stop": on_stop, "resync": on_resync}
+    _handlers = {
+        "send": on_send,
+        "edit": on_edit,
+        "regenerate": on_regenerate,
+        "stop": on_stop,
+        "resync": on_resync,
+    }
 
     # --- group events, relayed as they are ------------------------------------------------------
     async def relay(self, event: dict[str, Any]) -> None:

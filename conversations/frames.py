@@ -92,6 +92,22 @@ class SendFrame(TypedDict):
     client_id: NotRequired[str]
 
 
+class EditFrame(TypedDict):
+    """A new version of one of the person's messages: a sibling branch with a new reply."""
+
+    type: Literal["edit"]
+    message_id: str
+    text: str
+    client_id: NotRequired[str]
+
+
+class RegenerateFrame(TypedDict):
+    """A new reply beside an earlier one (default: the active leaf)."""
+
+    type: Literal["regenerate"]
+    message_id: NotRequired[str]
+
+
 class StopFrame(TypedDict):
     type: Literal["stop"]
     message_id: NotRequired[str]

@@ -5,6 +5,7 @@ The reply itself is produced by `generation.py`, outside any transaction.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from functools import partial
 
@@ -96,20 +97,84 @@ def message_send(*, conversation: Conversation, text: object, client_id: object 
     Raises MessageValidationError for bad input and ConversationBusyError while a reply is
     being generated (enforced by a unique constraint, so it holds across processes).
     """
+    return _send(conversation=conversation, text=text, client_id=client_id, edited=None)
+
+
+def message_edit(
+    *, conversation: Conversation, message_uuid: object, text: object, client_id: object = ""
+) -> SendResult:
+    """Edit a message of the person: a new sibling with the new text, and a new reply.
+
+    The original stays in its own branch; the new one becomes the active branch.
+    """
+    edited = _message_of(conversation, message_uuid, role=Message.Role.USER)
+    return _send(conversation=conversation, text=text, client_id=client_id, edited=edited)
+
+
+def message_regenerate(*, conversation: Conversation, message_uuid: object = None) -> Message:
+    """Ask again: a new pending reply beside an earlier one (default: the active leaf)."""
+    if message_uuid is None:
+        earlier = _message_of(conversation, _active_leaf_uuid(conversation), role=None)
+    else:
+        earlier = _message_of(conversation, message_uuid, role=None)
+    if earlier.role != Message.Role.ASSISTANT or earlier.parent_id is None:
+        raise MessageValidationError(
+            "Only a reply of Claude can be regenerated.", field="message_id"
+        )
+    _rate_limit(conversation)
+    try:
+        with transaction.atomic():
+            locked = _lock_for_generation(conversation)
+            question = Message.objects.get(pk=earlier.parent_id)
+            return _start_reply(locked, question)
+    except IntegrityError:
+        raise _busy() from None
+
+
+def _active_leaf_uuid(conversation: Conversation) -> object:
+    if conversation.active_leaf_id is None:
+        raise MessageValidationError("There is no reply to regenerate yet.", field="message_id")
+    return (
+        Message.objects.filter(pk=conversation.active_leaf_id).values_list("uuid", flat=True).get()
+    )
+
+
+def _message_of(conversation: Conversation, message_uuid: object, *, role: str | None) -> Message:
+    try:
+        key = uuid.UUID(str(message_uuid))
+        message = Message.objects.get(conversation=conversation, uuid=key)
+    except (ValueError, Message.DoesNotExist):
+        raise MessageValidationError(
+            "No such message in this conversation.", field="message_id"
+        ) from None
+    if role is not None and message.role != role:
+        raise MessageValidationError("Only your own messages can be edited.", field="message_id")
+    return message
+
+
+def _rate_limit(conversation: Conversation) -> None:
+    if not send_allowed(user_id=conversation.owner_id):
+        raise RateLimitedError(
+            f"You are sending too fast (limit {settings.CHATSITE_SEND_RATE_LIMIT}). "
+            "Wait a moment, then try again."
+        )
+
+
+def _send(
+    *, conversation: Conversation, text: object, client_id: object, edited: Message | None
+) -> SendResult:
     text = message_text_validate(text)
     client_id = _client_id_validate(client_id)
     if client_id:
         earlier = _send_with_client_id(conversation=conversation, client_id=client_id)
         if earlier is not None:
             return earlier
-    if not send_allowed(user_id=conversation.owner_id):
-        raise RateLimitedError(
-            f"You are sending too fast (limit {settings.CHATSITE_SEND_RATE_LIMIT}). "
-            "Wait a moment, then try again."
-        )
+    _rate_limit(conversation)
     try:
         with transaction.atomic():
-            result = _store_turn(conversation=conversation, text=text, client_id=client_id)
+            result = _store_turn(
+                conversation=conversation, text=text, client_id=client_id, edited=edited
+            )
     except IntegrityError:
         # Either a concurrent send with the same client_id won, or a generation is running.
         if client_id:
@@ -120,13 +185,14 @@ def message_send(*, conversation: Conversation, text: object, client_id: object 
     return result
 
 
-def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> SendResult:
+def _lock_for_generation(conversation: Conversation) -> Conversation:
+    """Lock the conversation row and check that a new reply may start (inside a transaction)."""
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    if client_id:
-        # A retry that waited for the lock while its first attempt committed.
-        earlier = _send_with_client_id(conversation=locked, client_id=client_id)
-        if earlier is not None:
-            return earlier
+    _check_can_generate(locked)
+    return locked
+
+
+def _check_can_generate(locked: Conversation) -> None:
     # A reply orphaned by a dead process must not keep the conversation busy.
     generations_sweep_stale(conversation=locked)
     if Message.objects.filter(conversation=locked, status__in=Message.GENERATING_STATUSES).exists():
@@ -140,53 +206,67 @@ def _store_turn(*, conversation: Conversation, text: str, client_id: str) -> Sen
             f"Claude is already replying in {running} of your conversations. "
             "Wait for one to finish, or stop one."
         )
+
+
+def _store_turn(
+    *, conversation: Conversation, text: str, client_id: str, edited: Message | None
+) -> SendResult:
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if client_id:
+        # A retry that waited for the lock while its first attempt committed.
+        earlier = _send_with_client_id(conversation=locked, client_id=client_id)
+        if earlier is not None:
+            return earlier
+    _check_can_generate(locked)
+    # A new message follows the active leaf; an edit becomes a sibling of the edited one.
+    parent_id = edited.parent_id if edited is not None else locked.active_leaf_id
     user_message = Message.objects.create(
         conversation=locked,
-        parent_id=locked.active_leaf_id,
+        parent_id=parent_id,
         role=Message.Role.USER,
         text=text,
         client_id=client_id,
     )
-    assistant_message = Message.objects.create(
-        conversation=locked,
-        parent=user_message,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.PENDING,
-        model=locked.model,
-        heartbeat_at=timezone.now(),
-    )
-    locked.active_leaf = assistant_message
-    update_fields = ["active_leaf", "updated_at"]
-    if not locked.title:
-        locked.title = conversation_title_from_text(text)
-        update_fields.append("title")
-    locked.save(update_fields=update_fields)
-    conversation.active_leaf = assistant_message
-    conversation.title = locked.title
-    conversation.updated_at = timezone.now()
-
-    parent_id = user_message.parent_id
-    previous_leaf_uuid = (
+    parent_uuid = (
         Message.objects.filter(id=parent_id).values_list("uuid", flat=True).first()
         if parent_id
         else None
     )
-    for message, parent_uuid in (
-        (user_message, previous_leaf_uuid),
-        (assistant_message, user_message.uuid),
-    ):
-        frame = {
-            "type": "message.created",
-            "message": message_data(message, parent_uuid=parent_uuid),
-        }
-        transaction.on_commit(partial(event_publish, group=locked.group_name, frame=frame))
-    if "title" in update_fields:
+    _announce_created(locked, user_message, parent_uuid)
+    assistant_message = _start_reply(locked, user_message)
+    if not locked.title:
+        locked.title = conversation_title_from_text(text)
+        locked.save(update_fields=["title"])
         updated = {
             "type": "conversation.updated",
             "conversation": {"id": str(locked.uuid), "title": locked.title},
         }
         transaction.on_commit(partial(event_publish, group=locked.group_name, frame=updated))
+    conversation.active_leaf = assistant_message
+    conversation.title = locked.title
+    conversation.updated_at = locked.updated_at
     return SendResult(user_message=user_message, assistant_message=assistant_message, created=True)
+
+
+def _start_reply(locked: Conversation, question: Message) -> Message:
+    """A pending reply to `question`, made the active leaf, announced after commit."""
+    reply = Message.objects.create(
+        conversation=locked,
+        parent=question,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.PENDING,
+        model=locked.model,
+        heartbeat_at=timezone.now(),
+    )
+    locked.active_leaf = reply
+    locked.save(update_fields=["active_leaf", "updated_at"])
+    _announce_created(locked, reply, question.uuid)
+    return reply
+
+
+def _announce_created(locked: Conversation, message: Message, parent_uuid: object) -> None:
+    frame = {"type": "message.created", "message": message_data(message, parent_uuid=parent_uuid)}
+    transaction.on_commit(partial(event_publish, group=locked.group_name, frame=frame))
 
 
 def _send_with_client_id(*, conversation: Conversation, client_id: str) -> SendResult | None:

@@ -99,6 +99,11 @@ function startConversation(main) {
   function handleFrame(frame) {
     switch (frame.type) {
       case "message.created":
+        if (!messages.has(frame.message.id) && !continuesShownPath(frame.message)) {
+          // An edit or a regeneration started another branch: show the active path anew.
+          resync(true);
+          break;
+        }
         upsertMessage(frame.message);
         break;
       case "chat.delta":
@@ -124,6 +129,11 @@ function startConversation(main) {
         break;
     }
     updateComposer();
+  }
+
+  function continuesShownPath(data) {
+    const ids = [...messages.keys()];
+    return data.parent_id === (ids.length ? ids[ids.length - 1] : null);
   }
 
   function upsertMessage(data) {
