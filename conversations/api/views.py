@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -20,6 +20,7 @@ from conversations.api.serializers import (
     MessageSendSerializer,
     MessageSerializer,
 )
+from conversations.api.streaming import reply_events
 from conversations.frames import message_data, path_data
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get_for_user, conversation_list_for_user
@@ -72,9 +73,19 @@ class MessageListCreateView(APIView):
         conversation = _conversation(request, conversation_id)
         return Response(path_data(conversation_path(conversation=conversation)))
 
-    @extend_schema(request=MessageSendSerializer, responses={201: MessageSerializer})
-    def post(self, request: Request, conversation_id: str) -> Response:
-        """Send a message and wait for Claude's complete reply."""
+    @extend_schema(
+        request=MessageSendSerializer,
+        parameters=[
+            OpenApiParameter(
+                "stream",
+                OpenApiTypes.BOOL,
+                description="Answer text/event-stream with the WebSocket frames of this reply.",
+            )
+        ],
+        responses={201: MessageSerializer, (200, "text/event-stream"): OpenApiTypes.STR},
+    )
+    def post(self, request: Request, conversation_id: str) -> HttpResponseBase:
+        """Send a message and wait for Claude's complete reply (or stream it with ?stream=true)."""
         conversation = _conversation(request, conversation_id)
         serializer = MessageSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -83,6 +94,13 @@ class MessageListCreateView(APIView):
             text=serializer.validated_data["content"],
             client_id=serializer.validated_data["client_id"],
         )
+        if request.query_params.get("stream") in ("1", "true"):
+            response = StreamingHttpResponse(
+                reply_events(result=result), content_type="text/event-stream"
+            )
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"  # nginx: do not hold the events back
+            return response
         if result.created:
             generation_run_blocking(reply=result.assistant_message)
         reply = Message.objects.get(pk=result.assistant_message.pk)

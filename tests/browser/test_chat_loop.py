@@ -158,3 +158,29 @@ def test_a_tab_learns_that_its_session_ended(asgi_server, browser, user):
         page.get_by_text("Your session has ended").wait_for(timeout=20_000)
     finally:
         restarted.stop()
+
+
+def test_a_reload_mid_stream_resumes_and_ends_with_the_stored_text(
+    asgi_server, browser, user, settings
+):
+    settings.CHATSITE_STREAM_SAVE_SECONDS = 0.2
+    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
+    context = browser.new_context()
+    context.add_cookies(_session_cookie(user, asgi_server))
+    page = context.new_page()
+    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    page.get_by_label("Message").fill("[sim:words=150] [sim:delay=0.02] keep going")
+    page.get_by_label("Message").press("Enter")
+    page.locator('.message.assistant[data-status="streaming"]').wait_for(timeout=10_000)
+    page.wait_for_timeout(600)
+    page.reload()
+    # After the reload the page shows the saved part and follows the live stream to its end.
+    page.locator('.message.assistant[data-status="streaming"]').wait_for(timeout=10_000)
+    page.evaluate(RECORD_GROWTH)
+    done = page.locator('.message.assistant[data-status="complete"]')
+    done.wait_for(timeout=20_000)
+    growth = page.evaluate("window.__replyLengths")
+    assert len(set(growth)) >= 3, f"the reloaded page did not follow the stream: {growth}"
+    shown = done.locator(".text").text_content()
+    assert shown == Message.objects.get(role="assistant").text
+    assert len(shown.split()) == 150

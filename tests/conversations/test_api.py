@@ -259,3 +259,90 @@ def test_sending_too_fast_is_a_429(api, conversation, settings):
     response = api.post(url, {"content": "two"}, format="json")
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "rate_limited"
+
+
+def parse_sse(body: bytes) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.decode().strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_with_stream_true_answers_server_sent_events(api, conversation, settings):
+    settings.CHATSITE_STREAM_FLUSH_SECONDS = 0
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/?stream=true",
+        {"content": "stream it"},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    events = parse_sse(b"".join(response))
+    names = [name for name, _ in events]
+    assert names[:2] == ["message.created", "message.created"]
+    assert names[-1] == "chat.done"
+    assert all(name == "chat.delta" for name in names[2:-1])
+    assert len(names) > 5
+    deltas = "".join(data["text"] for name, data in events if name == "chat.delta")
+    final = events[-1][1]["message"]
+    assert final["text"] == deltas
+    assert "You said: “stream it”" in final["text"]
+    assert Message.objects.get(uuid=final["id"]).status == "complete"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_streamed_send_reports_errors_as_events(api, conversation):
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/?stream=true",
+        {"content": "x [sim:error=auth]"},
+        format="json",
+    )
+    events = parse_sse(b"".join(response))
+    assert events[-1][0] == "chat.error"
+    assert events[-1][1]["message"]["error_type"] == "authentication"
+
+
+def test_streamed_send_still_validates_first(api, conversation):
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/?stream=true",
+        {"content": " "},
+        format="json",
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_server_sent_events_arrive_while_the_reply_is_still_being_written(user, conversation):
+    """Through a real ASGI server: the first delta is readable before the reply has ended."""
+    import http.client
+
+    from rest_framework.authtoken.models import Token
+
+    from chatsite.asgi import application
+    from tests.asgi_server import AsgiTestServer
+
+    token = Token.objects.create(user=user)
+    server = AsgiTestServer(application).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        body = json.dumps({"content": "[sim:words=100] [sim:delay=0.02] slowly"})
+        connection.request(
+            "POST",
+            f"/api/conversations/{conversation.uuid}/messages/?stream=true",
+            body=body,
+            headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
+        )
+        response = connection.getresponse()
+        assert response.status == 200
+        seen = []
+        while "event: chat.delta" not in seen:
+            seen.append(response.readline().decode().strip())
+        reply = Message.objects.get(role="assistant")
+        assert reply.status == Message.Status.STREAMING  # the stream is live, not buffered
+        rest = response.read().decode()
+        assert "event: chat.done" in rest
+        connection.close()
+    finally:
+        server.stop()
