@@ -87,11 +87,7 @@ def test_first_account_streamed_conversation_survives_a_server_restart(
 
 
 def test_an_error_reply_is_shown_and_the_message_kept(asgi_server, browser, user, artifacts):
-    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
-    context = browser.new_context()
-    context.add_cookies(_session_cookie(user, asgi_server))
-    page = context.new_page()
-    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    page = open_new_conversation(browser, asgi_server, user)
     composer = page.get_by_label("Message")
     composer.fill("please fail [sim:error=auth]")
     page.get_by_role("button", name="Send").click()
@@ -100,6 +96,16 @@ def test_an_error_reply_is_shown_and_the_message_kept(asgi_server, browser, user
     assert "API key" in error.inner_text()
     assert page.locator(".message.user .text").inner_text() == "please fail [sim:error=auth]"
     page.screenshot(path=str(artifacts / "chat-error.png"))
+
+
+def open_new_conversation(browser, server: AsgiTestServer, user):
+    """A logged-in page on a new, empty conversation of `user`."""
+    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
+    context = browser.new_context()
+    context.add_cookies(_session_cookie(user, server))
+    page = context.new_page()
+    page.goto(f"{server.url}/c/{conversation.uuid}/")
+    return page
 
 
 def _session_cookie(user, server: AsgiTestServer) -> list[dict[str, str]]:
@@ -121,11 +127,7 @@ def test_text_beyond_the_basic_plane_streams_intact(asgi_server, browser, user, 
     """Offsets count code points; a client counting UTF-16 units would drop characters."""
     settings.CHATSITE_SIMULATOR_TOKEN_DELAY = 0.01
     settings.CHATSITE_STREAM_FLUSH_SECONDS = 0  # one frame per word: many offsets to get right
-    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
-    context = browser.new_context()
-    context.add_cookies(_session_cookie(user, asgi_server))
-    page = context.new_page()
-    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    page = open_new_conversation(browser, asgi_server, user)
     page.get_by_label("Message").fill("🎉 emoji 😀😀 𓀀𓀁 CJK 𠀀𠀁 and more 🚀 words")
     page.get_by_label("Message").press("Enter")
     reply = page.locator(".message.assistant").last
@@ -139,14 +141,10 @@ def test_text_beyond_the_basic_plane_streams_intact(asgi_server, browser, user, 
 
 
 def test_a_tab_learns_that_its_session_ended(asgi_server, browser, user):
-    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
-    context = browser.new_context()
-    context.add_cookies(_session_cookie(user, asgi_server))
-    page = context.new_page()
-    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    page = open_new_conversation(browser, asgi_server, user)
     page.wait_for_function("() => document.getElementById('connection').hidden")
     # Log out in another tab of the same browser, then cut this tab's socket.
-    other = context.new_page()
+    other = page.context.new_page()
     other.goto(f"{asgi_server.url}/")
     other.get_by_role("button", name="Log out").click()
     other.wait_for_url("**/accounts/login/")
@@ -164,11 +162,7 @@ def test_a_reload_mid_stream_resumes_and_ends_with_the_stored_text(
     asgi_server, browser, user, settings
 ):
     settings.CHATSITE_STREAM_SAVE_SECONDS = 0.2
-    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
-    context = browser.new_context()
-    context.add_cookies(_session_cookie(user, asgi_server))
-    page = context.new_page()
-    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    page = open_new_conversation(browser, asgi_server, user)
     page.get_by_label("Message").fill("[sim:words=150] [sim:delay=0.02] keep going")
     page.get_by_label("Message").press("Enter")
     page.locator('.message.assistant[data-status="streaming"]').wait_for(timeout=10_000)

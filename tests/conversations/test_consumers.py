@@ -54,6 +54,17 @@ async def receive_until_done(ws: WebsocketCommunicator) -> list[dict[str, Any]]:
             return frames
 
 
+async def start_long_reply(conversation, cookie: str) -> WebsocketCommunicator:
+    """A socket whose reply is streaming (about ten seconds of it): for Stop and its kin."""
+    ws = communicator(conversation, cookie=cookie)
+    await ws.connect(timeout=TIMEOUT)
+    long_and_slow = "[sim:words=500] [sim:delay=0.02] long"
+    await ws.send_to(text_data=json.dumps({"type": "send", "text": long_and_slow}))
+    await receive(ws), await receive(ws)
+    assert (await receive(ws))["type"] == "chat.delta"
+    return ws
+
+
 @pytest.fixture
 def cookie(user) -> str:
     return session_cookie(user)
@@ -258,13 +269,7 @@ async def test_stop_sent_through_the_control_group_reaches_the_owning_task(
     """What another server process does: it only has the group, not the task."""
     from conversations.services.events import control_group, event_publish_async
 
-    ws = communicator(conversation, cookie=cookie)
-    await ws.connect(timeout=TIMEOUT)
-    await ws.send_to(
-        text_data=json.dumps({"type": "send", "text": "[sim:words=500] [sim:delay=0.02] long"})
-    )
-    await receive(ws), await receive(ws)
-    assert (await receive(ws))["type"] == "chat.delta"
+    ws = await start_long_reply(conversation, cookie)
     await event_publish_async(
         group=control_group(str(conversation.uuid)),
         frame={
@@ -340,13 +345,7 @@ async def test_deleting_the_conversation_stops_its_generation(
 ):
     from conversations.services.conversations import conversation_delete
 
-    ws = communicator(conversation, cookie=cookie)
-    await ws.connect(timeout=TIMEOUT)
-    await ws.send_to(
-        text_data=json.dumps({"type": "send", "text": "[sim:words=500] [sim:delay=0.02] long"})
-    )
-    await receive(ws), await receive(ws)
-    assert (await receive(ws))["type"] == "chat.delta"
+    ws = await start_long_reply(conversation, cookie)
     await database_sync_to_async(conversation_delete)(conversation=conversation)
     for _ in range(50):
         if simulator.aborted_streams:
