@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from channels.layers import get_channel_layer
 
+from conversations.asyncdb import database_sync_to_async
 from conversations.frames import message_data
 from conversations.models import Message
 from conversations.services.generation import generation_start
 from conversations.services.messages import SendResult
 
 TERMINAL = ("chat.done", "chat.error")
+# A comment line this often keeps proxies from closing a quiet stream (a slow first token).
+KEEPALIVE_SECONDS = 15.0
 
 
 def sse(frame: Mapping[str, Any]) -> bytes:
@@ -28,44 +32,63 @@ def _concerns(frame: Mapping[str, Any], reply_uuid: str) -> bool:
     return frame.get("message_id") == reply_uuid
 
 
-async def reply_events(*, result: SendResult) -> AsyncIterator[bytes]:
+def _terminal_frame(reply_id: int, parent_uuid: object) -> dict[str, Any] | None:
+    """The closing frame as stored, or None while the reply is still generating."""
+    stored = Message.objects.get(pk=reply_id)
+    if stored.is_generating:
+        return None
+    frame_type = "chat.error" if stored.status == Message.Status.ERROR else "chat.done"
+    return {"type": frame_type, "message": message_data(stored, parent_uuid=parent_uuid)}
+
+
+async def reply_events(
+    *, result: SendResult, parent_uuid: object, group: str
+) -> AsyncIterator[bytes]:
     """Announce the turn, start the reply once subscribed, relay its frames until it ends.
 
-    Closing the response early does not stop the reply: like a closed tab, it goes on and is
-    saved.
+    `parent_uuid` (the user message's parent) and `group` (the conversation's) are resolved by
+    the sync caller: nothing here may query the database outside a thread. Closing the
+    response early does not stop the reply: like a closed tab, it goes on and is saved.
     """
     user_message, reply = result.user_message, result.assistant_message
     reply_uuid = str(reply.uuid)
-    parent_uuid = (
-        user_message.parent.uuid if user_message.parent_id and user_message.parent else None
-    )
-    yield sse(
-        {"type": "message.created", "message": message_data(user_message, parent_uuid=parent_uuid)}
-    )
-    yield sse(
-        {"type": "message.created", "message": message_data(reply, parent_uuid=user_message.uuid)}
-    )
-    if not result.created:
-        # A repeated client_id: the reply exists already, its current state is the answer.
-        stored = await Message.objects.aget(pk=reply.pk)
-        frame_type = "chat.error" if stored.status == Message.Status.ERROR else "chat.done"
-        yield sse(
-            {"type": frame_type, "message": message_data(stored, parent_uuid=user_message.uuid)}
-        )
-        return
+    user_data = message_data(user_message, parent_uuid=parent_uuid)
+    yield sse({"type": "message.created", "message": user_data})
+    reply_data = message_data(reply, parent_uuid=user_message.uuid)
+    yield sse({"type": "message.created", "message": reply_data})
+
     layer = get_channel_layer()
     assert layer is not None
     channel = await layer.new_channel()
-    group = reply.conversation.group_name
     await layer.group_add(group, channel)
+    receiving: asyncio.Future[Any] | None = None
     try:
-        generation_start(reply=reply)  # only now: nothing it sends can be missed
+        # Only now, subscribed, can nothing the generation sends be missed. A repeated
+        # client_id follows the reply that exists (or just reports how it ended).
+        task = generation_start(reply=reply) if result.created else None
+        receiving = asyncio.ensure_future(layer.receive(channel))
         while True:
-            frame = await layer.receive(channel)
-            if not _concerns(frame, reply_uuid):
+            waits: set[asyncio.Future[Any]] = {receiving}
+            if task is not None and not task.done():
+                waits.add(task)
+            done, _ = await asyncio.wait(
+                waits, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if receiving in done:
+                frame = receiving.result()
+                receiving = asyncio.ensure_future(layer.receive(channel))
+                if _concerns(frame, reply_uuid):
+                    yield sse(frame)
+                    if frame.get("type") in TERMINAL:
+                        return
                 continue
-            yield sse(frame)
-            if frame.get("type") in TERMINAL:
+            # The task ended, or all is quiet: a frame may have been lost, the database knows.
+            closing = await database_sync_to_async(_terminal_frame)(reply.pk, user_message.uuid)
+            if closing is not None:
+                yield sse(closing)
                 return
+            yield b": keepalive\n\n"
     finally:
+        if receiving is not None:
+            receiving.cancel()
         await layer.group_discard(group, channel)

@@ -95,8 +95,15 @@ class MessageListCreateView(APIView):
             client_id=serializer.validated_data["client_id"],
         )
         if request.query_params.get("stream") in ("1", "true"):
+            parent_id = result.user_message.parent_id
+            parent_uuid = (
+                Message.objects.filter(pk=parent_id).values_list("uuid", flat=True).first()
+                if parent_id
+                else None
+            )
             response = StreamingHttpResponse(
-                reply_events(result=result), content_type="text/event-stream"
+                reply_events(result=result, parent_uuid=parent_uuid, group=conversation.group_name),
+                content_type="text/event-stream",
             )
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # nginx: do not hold the events back

@@ -14,6 +14,7 @@ now and then, and ends when the loop has nothing running.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import weakref
@@ -114,7 +115,7 @@ def _ensure_heartbeat() -> None:
     loop = asyncio.get_running_loop()
     task = _heartbeats.get(loop)
     if task is None or task.done():
-        _heartbeats[loop] = loop.create_task(_heartbeat(loop))
+        _heartbeats[loop] = loop.create_task(_heartbeat(loop), context=contextvars.Context())
 
 
 async def _heartbeat(loop: asyncio.AbstractEventLoop) -> None:
@@ -129,7 +130,13 @@ async def _heartbeat(loop: asyncio.AbstractEventLoop) -> None:
         if not ids:
             return  # the next registration starts a new heartbeat
         try:
-            await database_sync_to_async(generations_touch)(message_ids=ids)
+            alive = await database_sync_to_async(generations_touch)(message_ids=ids)
+            # A reply swept or deleted under a live task: end the task quietly.
+            for message_id in set(ids) - alive:
+                running = _running.get(message_id)
+                if running is not None:
+                    running.stop_requested.set()
+                    running.task.cancel()
             if time.monotonic() - last_sweep >= settings.CHATSITE_GENERATION_STALE_SECONDS:
                 last_sweep = time.monotonic()
                 await database_sync_to_async(generations_sweep_stale)()
@@ -147,7 +154,9 @@ async def _listener_channel() -> str | None:
         # The default prefix: channels-redis serves all of a process's channels with one
         # blocking read, which only sees channels under that prefix.
         channel = await layer.new_channel()
-        entry = (channel, loop.create_task(_listen(layer, channel)))
+        # A fresh context: the listener lives as long as the loop, not as the request that
+        # happened to start it.
+        entry = (channel, loop.create_task(_listen(layer, channel), context=contextvars.Context()))
         _listeners[loop] = entry
     return entry[0]
 

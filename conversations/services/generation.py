@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,10 +142,31 @@ def _prepare(message_id: int) -> PreparedGeneration | None:
     )
 
 
-def _save_partial(message_id: int, text: str, first_token_at: Any) -> None:
-    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+def _save_partial(message_id: int, text: str, first_token_at: Any) -> bool:
+    """Save the text so far; False if the reply is no longer streaming (swept, deleted)."""
+    saved = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
         text=text, heartbeat_at=timezone.now(), first_token_at=first_token_at
     )
+    return saved > 0
+
+
+class _Superseded(Exception):
+    """The reply was ended by someone else (a sweep, a deletion): stop quietly."""
+
+
+async def _run_to_end(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run `coroutine` to its end even if this task is cancelled meanwhile (a Stop during the
+    final save, twice if need be), then pass the cancellation on."""
+    task = asyncio.ensure_future(coroutine)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _finish(message_id: int, **fields: Any) -> dict[str, Any] | None:
@@ -199,7 +222,10 @@ def generation_start(*, reply: Message) -> asyncio.Task[None]:
     running = running_generation(reply.pk)
     if running is not None:
         return running.task
-    return asyncio.ensure_future(generation_run(reply=reply))
+    # A fresh context: the task outlives the request or socket that started it, and must not
+    # carry that request's asgiref thread executor along.
+    loop = asyncio.get_running_loop()
+    return loop.create_task(generation_run(reply=reply), context=contextvars.Context())
 
 
 def generation_run_blocking(*, reply: Message) -> None:
@@ -219,19 +245,21 @@ async def generation_run(*, reply: Message) -> None:
         task=task,
         loop=asyncio.get_running_loop(),
     )
-    # Registered before anything is awaited, so a Stop that arrives while the request is
-    # being built still finds the generation.
-    await generation_register(running)
     try:
-        prepared = await _prepare_or_fail(reply.pk)
+        prepared = await _prepare_or_fail(reply.pk, running)
         if prepared is not None:
             await _stream_reply(prepared, running.stop_requested)
     finally:
         await asyncio.shield(generation_unregister(running))
 
 
-async def _prepare_or_fail(message_id: int) -> PreparedGeneration | None:
+async def _prepare_or_fail(
+    message_id: int, running: RunningGeneration
+) -> PreparedGeneration | None:
     try:
+        # Registered first, so a Stop that arrives while the request is being built still
+        # finds the generation.
+        await generation_register(running)
         return await database_sync_to_async(_prepare)(message_id)
     except Message.DoesNotExist:
         return None  # deleted with its conversation in the meantime
@@ -293,8 +321,11 @@ async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Ev
         outcome = "stopped"
         # Keep what the person already saw; shield the save from the cancellation itself.
         stopped = {"status": Message.Status.STOPPED, **state.usage_so_far()}
-        await asyncio.shield(_conclude(prepared, state, stopped, "chat.done"))
+        await _run_to_end(_conclude(prepared, state, stopped, "chat.done"))
         raise
+    except _Superseded:
+        outcome = "superseded"
+        return
     except anthropic.APIError as exc:
         outcome = "error"
         state.request_id = getattr(exc, "request_id", None) or state.request_id
@@ -323,7 +354,7 @@ async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Ev
             time.monotonic() - started,
             state.request_id,
         )
-    await _conclude(prepared, state, fields, frame_type)
+    await _run_to_end(_conclude(prepared, state, fields, frame_type))
 
 
 async def _receive(
@@ -343,9 +374,10 @@ async def _receive(
             await state.batcher.add(text)
             if time.monotonic() - last_save >= settings.CHATSITE_STREAM_SAVE_SECONDS:
                 last_save = time.monotonic()
-                await database_sync_to_async(_save_partial)(
+                if not await database_sync_to_async(_save_partial)(
                     prepared.message_id, state.batcher.text, state.first_token_at
-                )
+                ):
+                    raise _Superseded
         if stop_requested.is_set():
             raise asyncio.CancelledError
         final = await stream.get_final_message()

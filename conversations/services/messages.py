@@ -122,6 +122,7 @@ def message_regenerate(*, conversation: Conversation, message_uuid: object = Non
             "Only a reply of Claude can be regenerated.", field="message_id"
         )
     _rate_limit(conversation)
+    _sweep_orphans(conversation)
     try:
         with transaction.atomic():
             locked = _lock_for_generation(conversation)
@@ -152,6 +153,14 @@ def _message_of(conversation: Conversation, message_uuid: object, *, role: str |
     return message
 
 
+def _sweep_orphans(conversation: Conversation) -> None:
+    """Replies orphaned by a dead process must not count as busy, here or in the person's cap.
+
+    Committed on its own, before the checks: a refused send must not roll the sweep back.
+    """
+    generations_sweep_stale(owner_id=conversation.owner_id)
+
+
 def _rate_limit(conversation: Conversation) -> None:
     if not send_allowed(user_id=conversation.owner_id):
         raise RateLimitedError(
@@ -170,6 +179,7 @@ def _send(
         if earlier is not None:
             return earlier
     _rate_limit(conversation)
+    _sweep_orphans(conversation)
     try:
         with transaction.atomic():
             result = _store_turn(
@@ -193,8 +203,6 @@ def _lock_for_generation(conversation: Conversation) -> Conversation:
 
 
 def _check_can_generate(locked: Conversation) -> None:
-    # A reply orphaned by a dead process must not keep the conversation busy.
-    generations_sweep_stale(conversation=locked)
     if Message.objects.filter(conversation=locked, status__in=Message.GENERATING_STATUSES).exists():
         raise _busy()
     # Approximate across conversations (no lock spans them): a cap on cost, not an invariant.

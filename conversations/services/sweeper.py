@@ -24,15 +24,20 @@ from conversations.services.events import event_publish
 INTERRUPTED_DETAIL = "The server stopped while Claude was replying. The text so far is kept."
 
 
-def generations_touch(*, message_ids: list[int]) -> None:
-    """The heartbeat of this process's running generations: one query for all of them."""
-    if message_ids:
-        Message.objects.filter(pk__in=message_ids, status__in=Message.GENERATING_STATUSES).update(
-            heartbeat_at=timezone.now()
-        )
+def generations_touch(*, message_ids: list[int]) -> set[int]:
+    """The heartbeat of this process's running generations; returns those still generating."""
+    if not message_ids:
+        return set()
+    generating = Message.objects.filter(pk__in=message_ids, status__in=Message.GENERATING_STATUSES)
+    with transaction.atomic():
+        alive = set(generating.select_for_update().values_list("pk", flat=True))
+        Message.objects.filter(pk__in=alive).update(heartbeat_at=timezone.now())
+    return alive
 
 
-def generations_sweep_stale(*, conversation: Conversation | None = None) -> int:
+def generations_sweep_stale(
+    *, conversation: Conversation | None = None, owner_id: int | None = None
+) -> int:
     """Mark orphaned replies `interrupted` and tell open tabs; returns how many there were."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.CHATSITE_GENERATION_STALE_SECONDS)
@@ -41,6 +46,8 @@ def generations_sweep_stale(*, conversation: Conversation | None = None) -> int:
     )
     if conversation is not None:
         stale = stale.filter(conversation=conversation)
+    if owner_id is not None:
+        stale = stale.filter(conversation__owner_id=owner_id)
     ids = list(stale.values_list("pk", flat=True))
     if not ids:
         return 0  # the usual case: one indexed read, no transaction

@@ -346,3 +346,24 @@ def test_server_sent_events_arrive_while_the_reply_is_still_being_written(user, 
         connection.close()
     finally:
         server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_later_message_streams_too(api, conversation):
+    """The second turn has a parent: nothing in the event stream may query the database."""
+    url = f"/api/conversations/{conversation.uuid}/messages/?stream=true"
+    first = parse_sse(b"".join(api.post(url, {"content": "one"}, format="json")))
+    second = parse_sse(b"".join(api.post(url, {"content": "two"}, format="json")))
+    assert first[-1][0] == second[-1][0] == "chat.done"
+    assert second[0][1]["message"]["parent_id"] == first[-1][1]["message"]["id"]
+    assert "I received 3 messages" in second[-1][1]["message"]["text"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeated_client_id_streams_how_the_reply_ended(api, conversation):
+    url = f"/api/conversations/{conversation.uuid}/messages/?stream=true"
+    body = {"content": "once", "client_id": "abc"}
+    first = parse_sse(b"".join(api.post(url, body, format="json")))
+    again = parse_sse(b"".join(api.post(url, body, format="json")))
+    assert [name for name, _ in again] == ["message.created", "message.created", "chat.done"]
+    assert again[-1][1]["message"]["text"] == first[-1][1]["message"]["text"]

@@ -96,3 +96,37 @@ async def test_a_running_generation_keeps_its_heartbeat_fresh(conversation, sett
     await task
     assert first.status == second.status == Message.Status.STREAMING
     assert second.heartbeat_at > first.heartbeat_at
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_live_generation_whose_reply_was_swept_stops_quietly(
+    conversation, settings, simulator
+):
+    """Swept by mistake (a stalled process came back): it must not overwrite the sweep."""
+    from conversations.services.generation import generation_start
+
+    settings.CHATSITE_HEARTBEAT_SECONDS = 0.05
+    result = await database_sync_to_async(message_send)(
+        conversation=conversation, text="[sim:delay=0.05] [sim:words=200] slow"
+    )
+    task = generation_start(reply=result.assistant_message)
+    await asyncio.sleep(0.3)
+    await database_sync_to_async(Message.objects.filter(pk=result.assistant_message.pk).update)(
+        status=Message.Status.INTERRUPTED
+    )
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 5)
+    reply = await database_sync_to_async(Message.objects.get)(pk=result.assistant_message.pk)
+    assert reply.status == Message.Status.INTERRUPTED
+    assert simulator.aborted_streams == 1
+
+
+@pytest.mark.django_db
+def test_orphans_in_other_conversations_do_not_count_against_the_cap(user, settings):
+    from tests.factories import ConversationFactory
+
+    settings.CHATSITE_GENERATION_STALE_SECONDS = 60
+    settings.CHATSITE_MAX_CONCURRENT_GENERATIONS = 1
+    orphan(ConversationFactory(owner=user), age_seconds=600)
+    result = message_send(conversation=ConversationFactory(owner=user), text="hello")
+    assert result.created
