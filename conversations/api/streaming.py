@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -14,6 +15,8 @@ from conversations.frames import message_data
 from conversations.models import Message
 from conversations.services.generation import generation_start
 from conversations.services.messages import SendResult
+
+logger = logging.getLogger(__name__)
 
 TERMINAL = ("chat.done", "chat.error")
 # A comment line this often keeps proxies from closing a quiet stream (a slow first token).
@@ -66,6 +69,11 @@ async def reply_events(
         # Only now, subscribed, can nothing the generation sends be missed. A repeated
         # client_id follows the reply that exists (or just reports how it ended).
         task = generation_start(reply=reply) if result.created else None
+        if task is None:
+            closing = await database_sync_to_async(_terminal_frame)(reply.pk, user_message.uuid)
+            if closing is not None:
+                yield sse(closing)
+                return
         receiving = asyncio.ensure_future(layer.receive(channel))
         while True:
             waits: set[asyncio.Future[Any]] = {receiving}
@@ -75,13 +83,20 @@ async def reply_events(
                 waits, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
             )
             if receiving in done:
-                frame = receiving.result()
+                try:
+                    frame = receiving.result()
+                except Exception:
+                    # The channel layer failed (Redis): fall back on the database below.
+                    logger.warning("event stream: receive failed", exc_info=True)
+                    frame = {}
+                    await asyncio.sleep(1)
                 receiving = asyncio.ensure_future(layer.receive(channel))
-                if _concerns(frame, reply_uuid):
+                if frame and _concerns(frame, reply_uuid):
                     yield sse(frame)
                     if frame.get("type") in TERMINAL:
                         return
-                continue
+                if frame:
+                    continue
             # The task ended, or all is quiet: a frame may have been lost, the database knows.
             closing = await database_sync_to_async(_terminal_frame)(reply.pk, user_message.uuid)
             if closing is not None:
