@@ -31,7 +31,7 @@ from conversations.services.sweeper import generations_sweep_stale, generations_
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunningGeneration:
     message_id: int
     message_uuid: str
@@ -41,6 +41,8 @@ class RunningGeneration:
     # Checked between deltas as well as cancelling the task: a library awaited inside the
     # task (redis-py, for one) may swallow a cancellation, and Stop must not depend on it.
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set while the outcome is being saved: the row is final already, the task is not done.
+    concluding: bool = False
 
 
 _running: dict[int, RunningGeneration] = {}
@@ -134,7 +136,7 @@ async def _heartbeat(loop: asyncio.AbstractEventLoop) -> None:
             # A reply swept or deleted under a live task: end the task quietly.
             for message_id in set(ids) - alive:
                 running = _running.get(message_id)
-                if running is not None:
+                if running is not None and not running.concluding:
                     running.stop_requested.set()
                     running.task.cancel()
             if time.monotonic() - last_sweep >= settings.CHATSITE_GENERATION_STALE_SECONDS:

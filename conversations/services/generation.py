@@ -248,7 +248,7 @@ async def generation_run(*, reply: Message) -> None:
     try:
         prepared = await _prepare_or_fail(reply.pk, running)
         if prepared is not None:
-            await _stream_reply(prepared, running.stop_requested)
+            await _stream_reply(prepared, running)
     finally:
         await asyncio.shield(generation_unregister(running))
 
@@ -303,7 +303,7 @@ class _StreamState:
         }
 
 
-async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Event) -> None:
+async def _stream_reply(prepared: PreparedGeneration, running: RunningGeneration) -> None:
     state = _StreamState(
         batcher=DeltaBatcher(
             group=prepared.group,
@@ -314,13 +314,14 @@ async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Ev
     started = time.monotonic()
     outcome = "complete"
     try:
-        fields = await _receive(prepared, stop_requested, state)
+        fields = await _receive(prepared, running.stop_requested, state)
         frame_type = "chat.done"
         outcome = fields["status"]
     except asyncio.CancelledError:
         outcome = "stopped"
-        # Keep what the person already saw; shield the save from the cancellation itself.
+        # Keep what the person already saw; the save runs to its end despite the cancellation.
         stopped = {"status": Message.Status.STOPPED, **state.usage_so_far()}
+        running.concluding = True
         await _run_to_end(_conclude(prepared, state, stopped, "chat.done"))
         raise
     except _Superseded:
@@ -354,6 +355,7 @@ async def _stream_reply(prepared: PreparedGeneration, stop_requested: asyncio.Ev
             time.monotonic() - started,
             state.request_id,
         )
+    running.concluding = True
     await _run_to_end(_conclude(prepared, state, fields, frame_type))
 
 
