@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from channels.layers import get_channel_layer
 
-from conversations.services.generation import DeltaBatcher
+from conversations.services.batching import DeltaBatcher
 
 pytestmark = pytest.mark.asyncio
 
