@@ -19,16 +19,29 @@ class DeltaBatcher:
         self.group = group
         self.message_uuid = message_uuid
         self.interval = interval
-        self.text = ""  # everything received so far
         self.frames_sent = 0
+        # Lists, not one growing string: `+=` per delta would copy the whole reply every time.
+        self._sent: list[str] = []
+        self._pending: list[str] = []
         self._sent_length = 0
+        self._pending_length = 0
         self._last_flush = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._scheduled: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def text(self) -> str:
+        """Everything received so far (joined on demand: about once a second, and at the end)."""
+        return "".join(self._sent) + "".join(self._pending)
+
+    @property
+    def length(self) -> int:
+        return self._sent_length + self._pending_length
+
     async def add(self, text: str) -> None:
-        self.text += text
+        self._pending.append(text)
+        self._pending_length += len(text)
         elapsed = time.monotonic() - self._last_flush
         if elapsed >= self.interval:
             await self.flush()
@@ -46,9 +59,10 @@ class DeltaBatcher:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            if len(self.text) == self._sent_length:
+            if not self._pending_length:
+                self._pending.clear()  # only empty deltas
                 return
-            chunk = self.text[self._sent_length :]
+            chunk = "".join(self._pending)
             frame = {
                 "type": "chat.delta",
                 "message_id": self.message_uuid,
@@ -56,7 +70,10 @@ class DeltaBatcher:
                 "offset": self._sent_length,
                 "text": chunk,
             }
-            self._sent_length = len(self.text)
+            self._sent.append(chunk)
+            self._pending.clear()
+            self._sent_length += self._pending_length
+            self._pending_length = 0
             self.frames_sent += 1
             self._last_flush = time.monotonic()
             # Best effort: a lost frame is a gap the client notices (by its offset) and

@@ -288,7 +288,7 @@ async def _stream_reply(prepared: PreparedGeneration, running: RunningGeneration
             prepared.request["model"],
             outcome,
             state.batcher.frames_sent,
-            len(state.batcher.text),
+            state.batcher.length,
             time.monotonic() - started,
             state.request_id,
         )
