@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.http import StreamingHttpResponse
 
 from conversations.asyncdb import database_sync_to_async
 from conversations.frames import message_data
@@ -33,6 +34,16 @@ def _concerns(frame: Mapping[str, Any], reply_uuid: str) -> bool:
     if isinstance(message, dict):
         return message.get("id") == reply_uuid
     return frame.get("message_id") == reply_uuid
+
+
+def reply_event_response(*, result: SendResult, group: str) -> StreamingHttpResponse:
+    """The `text/event-stream` answer to a send (call from sync code: it reads the parent)."""
+    parent = result.user_message.parent  # cached by message_send: no query
+    events = reply_events(result=result, parent_uuid=parent.uuid if parent else None, group=group)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not hold the events back
+    return response
 
 
 def _terminal_frame(reply_id: int, parent_uuid: object) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -20,7 +20,7 @@ from conversations.api.serializers import (
     MessageSendSerializer,
     MessageSerializer,
 )
-from conversations.api.streaming import reply_events
+from conversations.api.streaming import reply_event_response
 from conversations.frames import message_data, path_data
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get_for_user, conversation_list_for_user
@@ -95,19 +95,7 @@ class MessageListCreateView(APIView):
             client_id=serializer.validated_data["client_id"],
         )
         if request.query_params.get("stream") in ("1", "true"):
-            parent_id = result.user_message.parent_id
-            parent_uuid = (
-                Message.objects.filter(pk=parent_id).values_list("uuid", flat=True).first()
-                if parent_id
-                else None
-            )
-            response = StreamingHttpResponse(
-                reply_events(result=result, parent_uuid=parent_uuid, group=conversation.group_name),
-                content_type="text/event-stream",
-            )
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"  # nginx: do not hold the events back
-            return response
+            return reply_event_response(result=result, group=conversation.group_name)
         if result.created:
             generation_run_blocking(reply=result.assistant_message)
         reply = Message.objects.get(pk=result.assistant_message.pk)

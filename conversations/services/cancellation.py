@@ -62,23 +62,30 @@ def running_generation(message_id: int) -> RunningGeneration | None:
 async def generation_register(running: RunningGeneration) -> None:
     _running[running.message_id] = running
     _ensure_heartbeat()
-    try:
-        layer, channel = get_channel_layer(), await _listener_channel()
-        if layer is not None and channel is not None:
-            await layer.group_add(control_group(running.conversation_uuid), channel)
-    except Exception:
-        # Without the channel layer, Stop still works from this process's own sockets.
-        logger.warning("generation %s: not subscribed to Stop", running.message_uuid, exc_info=True)
+    await _listen_to_stop(running, listen=True)
 
 
 async def generation_unregister(running: RunningGeneration) -> None:
     _running.pop(running.message_id, None)
+    await _listen_to_stop(running, listen=False)
+
+
+async def _listen_to_stop(running: RunningGeneration, *, listen: bool) -> None:
+    """Add this loop's listener to (or drop it from) the conversation's control group."""
     try:
         layer, channel = get_channel_layer(), await _listener_channel()
-        if layer is not None and channel is not None:
-            await layer.group_discard(control_group(running.conversation_uuid), channel)
+        if layer is None or channel is None:
+            return
+        group = control_group(running.conversation_uuid)
+        if listen:
+            await layer.group_add(group, channel)
+        else:
+            await layer.group_discard(group, channel)
     except Exception:
-        logger.warning("generation %s: could not unsubscribe", running.message_uuid, exc_info=True)
+        # Without the channel layer, Stop still works from this process's own sockets.
+        logger.warning(
+            "generation %s: control group unavailable", running.message_uuid, exc_info=True
+        )
 
 
 def generation_cancel_local(*, conversation_uuid: str, message_uuid: str | None) -> int:

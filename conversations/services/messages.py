@@ -227,20 +227,16 @@ def _store_turn(
             return earlier
     _check_can_generate(locked)
     # A new message follows the active leaf; an edit becomes a sibling of the edited one.
-    parent_id = edited.parent_id if edited is not None else locked.active_leaf_id
+    # Passed as an object, so `user_message.parent` is at hand for every announcement.
+    parent = edited.parent if edited is not None else locked.active_leaf
     user_message = Message.objects.create(
         conversation=locked,
-        parent_id=parent_id,
+        parent=parent,
         role=Message.Role.USER,
         text=text,
         client_id=client_id,
     )
-    parent_uuid = (
-        Message.objects.filter(id=parent_id).values_list("uuid", flat=True).first()
-        if parent_id
-        else None
-    )
-    _announce_created(locked, user_message, parent_uuid)
+    _announce_created(locked, user_message, parent.uuid if parent else None)
     assistant_message = _start_reply(locked, user_message)
     if not locked.title:
         locked.title = conversation_title_from_text(text)
@@ -250,9 +246,6 @@ def _store_turn(
             "conversation": {"id": str(locked.uuid), "title": locked.title},
         }
         transaction.on_commit(partial(event_publish, group=locked.group_name, frame=updated))
-    conversation.active_leaf = assistant_message
-    conversation.title = locked.title
-    conversation.updated_at = locked.updated_at
     return SendResult(user_message=user_message, assistant_message=assistant_message, created=True)
 
 

@@ -37,6 +37,7 @@ def test_edit_makes_a_sibling_turn_and_keeps_the_original_branch(conversation):
     result = message_edit(conversation=conversation, message_uuid=str(q2.uuid), text="two, better")
     assert result.user_message.parent_id == a1.id
     assert result.assistant_message.parent_id == result.user_message.id
+    conversation.refresh_from_db()
     path = conversation_path(conversation=conversation)
     assert [m.text for m in path] == ["one", "r1", "two, better", ""]
     old_branch = conversation_path(conversation=conversation, leaf_id=a2.id)

@@ -223,12 +223,7 @@ async def test_a_second_send_while_replying_is_busy(conversation, cookie, settin
 
 async def test_stop_keeps_the_partial_reply(conversation, cookie, settings, simulator):
     settings.CHATSITE_STREAM_FLUSH_SECONDS = 0
-    ws = communicator(conversation, cookie=cookie)
-    await ws.connect(timeout=TIMEOUT)
-    text = "[sim:words=500] [sim:delay=0.02] long"
-    await ws.send_to(text_data=json.dumps({"type": "send", "text": text}))
-    await receive(ws), await receive(ws)
-    assert (await receive(ws))["type"] == "chat.delta"
+    ws = await start_long_reply(conversation, cookie)
     await ws.send_to(text_data=json.dumps({"type": "stop"}))
     frames = await receive_until_done(ws)
     done = frames[-1]
