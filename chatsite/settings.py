@@ -157,6 +157,17 @@ else:
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
     }
 
+# --- Cache ----------------------------------------------------------------------------------
+# With Redis, every process shares what is cached (the model list from GET /v1/models).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CHATSITE_CHANNEL_PREFIX", default="chatsite"),
+        }
+    }
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -283,3 +294,10 @@ CHATSITE_HEARTBEAT_SECONDS: float = env.float("CHATSITE_HEARTBEAT_SECONDS", defa
 CHATSITE_GENERATION_STALE_SECONDS: float = env.float(
     "CHATSITE_GENERATION_STALE_SECONDS", default=60.0
 )
+# Conversation engine: the default context budget, the (cheaper) model that folds old turns into
+# summaries, and how long cached prompt prefixes live ("5m" or "1h").
+CHATSITE_CONTEXT_BUDGET: int = env.int("CHATSITE_CONTEXT_BUDGET", default=100_000)
+CHATSITE_SUMMARY_MODEL: str = env.str("CHATSITE_SUMMARY_MODEL", default="claude-haiku-4-5")
+CHATSITE_CACHE_TTL: str = env.str("CHATSITE_CACHE_TTL", default="5m")
+# How long the model list from `GET /v1/models` is kept before asking again.
+CHATSITE_MODELS_CACHE_SECONDS: int = env.int("CHATSITE_MODELS_CACHE_SECONDS", default=3600)

@@ -1,35 +1,121 @@
+"""Staff views of conversations: histories, the exact requests sent, what they cost.
+
+Edits that have a service (a summary's text, which marks it edited) go through it.
+"""
+
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from conversations.models import Attachment, Conversation, Message, Summary
+from conversations.selectors import conversation_usage
+from conversations.services.conversations import summary_text_problem, summary_update
+
+EMPTY = "-"
 
 
+def _admin_link(obj: Message | Summary | None) -> SafeString | str:
+    if obj is None:
+        return EMPTY
+    url = reverse(f"admin:conversations_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, str(obj))
+
+
+def _pre(text: str) -> SafeString | str:
+    # format_html escapes: request bodies and thinking hold model and user text.
+    if not text:
+        return EMPTY
+    return format_html('<pre class="chatsite-pre">{}</pre>', text)
+
+
+def _cost(value: object) -> str:
+    return f"${value}" if value is not None else EMPTY
+
+
+class SummaryTextForm(forms.ModelForm[Summary]):
+    """Only the text of a summary is edited here, by the service's rules."""
+
+    class Meta:
+        model = Summary
+        fields = ["text"]
+
+    def clean_text(self) -> str:
+        text: str = self.cleaned_data["text"]
+        problem = summary_text_problem(text)
+        if problem:
+            raise forms.ValidationError(problem)
+        return text
+
+
+# --- conversations ------------------------------------------------------------------------------
 class MessageInline(admin.StackedInline[Message, Conversation]):
     model = Message
     extra = 0
     fk_name = "conversation"
     fields = [
-        ("role", "status", "stop_reason"),
+        ("role", "status", "stop_reason", "is_pinned"),
         "text",
         ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
+        ("cost_usd", "context_tokens"),
         ("error_type", "error_detail"),
         ("api_message_id", "api_request_id"),
     ]
-    readonly_fields = ["api_message_id", "api_request_id"]
+    readonly_fields = ["api_message_id", "api_request_id", "cost_usd", "context_tokens"]
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
         return super().get_queryset(request).order_by("created_at", "id")
 
 
+class SummaryInlineFormSet(BaseInlineFormSet[Summary, Conversation, forms.ModelForm[Summary]]):
+    def save_existing(
+        self, form: forms.ModelForm[Summary], obj: Summary, commit: bool = True
+    ) -> Summary:
+        # Through the service: a rewritten summary is marked edited.
+        return summary_update(summary=obj, text=form.cleaned_data["text"])
+
+
 class SummaryInline(admin.StackedInline[Summary, Conversation]):
+    """Read-only but for the text; summaries are written by compaction, never added here."""
+
     model = Summary
+    form = SummaryTextForm
+    formset = SummaryInlineFormSet
     extra = 0
-    fields = ["covers_up_to", "text", "token_count", "model"]
-    raw_id_fields = ["covers_up_to"]
+    can_delete = False
+    fields = [("covers_up_to_link", "model", "token_count", "cost"), "is_edited", "text"]
+    readonly_fields = ["covers_up_to_link", "model", "token_count", "cost", "is_edited"]
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Summary]:
+        # The covered message is only linked to: not the prompt it recorded.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("covers_up_to")
+            .defer("covers_up_to__api_requests", "covers_up_to__thinking")
+        )
+
+    @admin.display(description="covers up to")
+    def covers_up_to_link(self, obj: Summary) -> SafeString | str:
+        return _admin_link(obj.covers_up_to)
+
+    @admin.display(description="cost")
+    def cost(self, obj: Summary) -> str:
+        return _cost(obj.cost_usd)
 
 
 @admin.register(Conversation)
@@ -39,7 +125,7 @@ class ConversationAdmin(admin.ModelAdmin[Conversation]):
     search_fields = ["title", "owner__username", "uuid"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner", "active_leaf"]
-    readonly_fields = ["uuid", "created_at", "updated_at"]
+    readonly_fields = ["uuid", "total_cost", "created_at", "updated_at"]
     inlines = [MessageInline, SummaryInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
@@ -49,15 +135,145 @@ class ConversationAdmin(admin.ModelAdmin[Conversation]):
     def message_count(self, obj: Conversation) -> int:
         return getattr(obj, "message_total", 0)
 
+    @admin.display(description="total cost")
+    def total_cost(self, obj: Conversation) -> str:
+        """Every message of every branch, and the summaries: all were paid for."""
+        if obj._state.adding:
+            return EMPTY
+        usage = conversation_usage(conversation=obj)
+        return (
+            f"{_cost(usage['cost_usd'])} ({usage['input_tokens']:,} input, "
+            f"{usage['output_tokens']:,} output, {usage['cache_read_input_tokens']:,} "
+            f"cache read, {usage['cache_creation_input_tokens']:,} cache write tokens)"
+        )
 
+
+# --- messages -----------------------------------------------------------------------------------
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin[Message]):
-    list_display = ["__str__", "conversation", "role", "status", "created_at"]
-    list_filter = ["role", "status", "stop_reason"]
+    class Media:
+        css = {"all": ["chat/admin.css"]}  # no inline styles: the CSP covers the admin too
+
+    list_display = [
+        "__str__",
+        "conversation",
+        "role",
+        "status",
+        "stop_reason",
+        "output_tokens",
+        "cost_usd",
+        "is_pinned",
+        "created_at",
+    ]
+    list_filter = ["role", "status", "stop_reason", "is_pinned"]
     search_fields = ["text", "uuid", "api_request_id"]
     list_select_related = ["conversation"]
     raw_id_fields = ["conversation", "parent"]
-    readonly_fields = ["uuid", "created_at", "updated_at"]
+    # What the API reported and what was sent is a record: shown, not edited.
+    readonly_fields = [
+        "uuid",
+        "model",
+        "stop_reason",
+        "stop_sequence",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "cache_creation_1h_input_tokens",
+        "thinking_tokens",
+        "context_tokens",
+        "cost",
+        "prefill_length",
+        "continuations",
+        "summary_link",
+        "thinking_text",
+        "request_inspector",
+        "api_message_id",
+        "api_request_id",
+        "error_type",
+        "error_detail",
+        "started_at",
+        "first_token_at",
+        "finished_at",
+        "heartbeat_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["uuid", "conversation", "parent", "role", "status", "is_pinned", "text"]},
+        ),
+        (
+            "Reply",
+            {
+                "fields": [
+                    ("model", "stop_reason", "stop_sequence"),
+                    ("prefill_length", "continuations"),
+                    ("error_type", "error_detail"),
+                    "thinking_text",
+                ]
+            },
+        ),
+        (
+            "Usage",
+            {
+                "fields": [
+                    ("input_tokens", "output_tokens", "thinking_tokens"),
+                    (
+                        "cache_read_input_tokens",
+                        "cache_creation_input_tokens",
+                        "cache_creation_1h_input_tokens",
+                    ),
+                    ("context_tokens", "cost"),
+                ]
+            },
+        ),
+        (
+            "Request inspector",
+            {
+                "description": "The exact bodies sent to the Messages API for this reply "
+                "(images replaced by their hashes), and the summary they stood on.",
+                "fields": [
+                    "summary_link",
+                    "request_inspector",
+                    ("api_message_id", "api_request_id"),
+                ],
+            },
+        ),
+        (
+            "Timings",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    ("started_at", "first_token_at", "finished_at"),
+                    ("heartbeat_at", "created_at", "updated_at"),
+                ],
+            },
+        ),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        return super().get_queryset(request).select_related("summary")
+
+    @admin.display(description="cost")
+    def cost(self, obj: Message) -> str:
+        return _cost(obj.cost_usd)
+
+    @admin.display(description="summary")
+    def summary_link(self, obj: Message) -> SafeString | str:
+        return _admin_link(obj.summary)
+
+    @admin.display(description="thinking")
+    def thinking_text(self, obj: Message) -> SafeString | str:
+        return _pre(obj.thinking)
+
+    @admin.display(description="requests sent")
+    def request_inspector(self, obj: Message) -> SafeString | str:
+        requests: Any = obj.api_requests
+        if not requests:
+            return EMPTY
+        return _pre(json.dumps(requests, indent=2, ensure_ascii=False, sort_keys=False))
 
 
 @admin.register(Attachment)
@@ -66,7 +282,62 @@ class AttachmentAdmin(admin.ModelAdmin[Attachment]):
     raw_id_fields = ["owner", "message"]
 
 
+# --- summaries ----------------------------------------------------------------------------------
 @admin.register(Summary)
 class SummaryAdmin(admin.ModelAdmin[Summary]):
-    list_display = ["__str__", "conversation", "token_count", "created_at"]
-    raw_id_fields = ["conversation", "covers_up_to"]
+    form = SummaryTextForm
+    list_display = [
+        "__str__",
+        "conversation",
+        "covers_up_to_link",
+        "token_count",
+        "cost",
+        "is_edited",
+        "created_at",
+    ]
+    list_filter = ["is_edited", "model"]
+    list_select_related = ["conversation", "covers_up_to"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Summary]:
+        # The covered message is only linked to: not the prompt it recorded.
+        return super().get_queryset(request).defer("covers_up_to__api_requests")
+
+    search_fields = ["text", "uuid", "conversation__uuid"]
+    fields = [
+        "uuid",
+        "conversation",
+        "covers_up_to_link",
+        ("model", "token_count"),
+        ("input_tokens", "output_tokens", "cost"),
+        "is_edited",
+        "text",
+        ("created_at", "updated_at"),
+    ]
+    readonly_fields = [
+        "uuid",
+        "conversation",
+        "covers_up_to_link",
+        "model",
+        "token_count",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "is_edited",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by compaction
+
+    def save_model(self, request: HttpRequest, obj: Summary, form: Any, change: bool) -> None:
+        if "text" in form.changed_data:
+            summary_update(summary=obj, text=form.cleaned_data["text"])
+
+    @admin.display(description="covers up to")
+    def covers_up_to_link(self, obj: Summary) -> SafeString | str:
+        return _admin_link(obj.covers_up_to)
+
+    @admin.display(description="cost")
+    def cost(self, obj: Summary) -> str:
+        return _cost(obj.cost_usd)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -26,8 +27,9 @@ from conversations.selectors import conversation_get_for_user
 from conversations.services.cancellation import generation_request_stop
 from conversations.services.generation import generation_start
 from conversations.services.history import conversation_path
+from conversations.services.message_rules import ChatError
 from conversations.services.messages import (
-    ChatError,
+    message_continue,
     message_edit,
     message_regenerate,
     message_send,
@@ -37,6 +39,8 @@ from conversations.signals import session_group
 logger = logging.getLogger(__name__)
 
 # Close codes in the application range (4000-4999), so the browser can tell why.
+ServiceResult = TypeVar("ServiceResult")
+
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_LARGE = 1009
@@ -105,12 +109,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     # --- client frames -------------------------------------------------------------------------
     async def on_send(self, frame: dict[str, Any], conversation: Conversation) -> None:
         client_id = frame.get("client_id", "")
-        try:
-            result = await database_sync_to_async(message_send)(
-                conversation=conversation, text=frame.get("text"), client_id=client_id
-            )
-        except ChatError as exc:
-            await self._send_error(exc.code, exc.message, client_id=client_id)
+        result = await self._call(
+            message_send,
+            client_id=client_id,
+            conversation=conversation,
+            text=frame.get("text"),
+            prefill=frame.get("prefill", ""),
+        )
+        if result is None:
             return
         if result.created:
             generation_start(reply=result.assistant_message)
@@ -122,29 +128,30 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 await self.send(text_data=json.dumps({"type": "message.created", "message": data}))
 
     async def on_edit(self, frame: dict[str, Any], conversation: Conversation) -> None:
-        client_id = frame.get("client_id", "")
-        try:
-            result = await database_sync_to_async(message_edit)(
-                conversation=conversation,
-                message_uuid=frame.get("message_id"),
-                text=frame.get("text"),
-                client_id=client_id,
-            )
-        except ChatError as exc:
-            await self._send_error(exc.code, exc.message, client_id=client_id)
-            return
-        if result.created:
+        result = await self._call(
+            message_edit,
+            client_id=frame.get("client_id", ""),
+            conversation=conversation,
+            message_uuid=frame.get("message_id"),
+            text=frame.get("text"),
+            prefill=frame.get("prefill", ""),
+        )
+        if result is not None and result.created:
             generation_start(reply=result.assistant_message)
 
+    async def on_continue(self, frame: dict[str, Any], conversation: Conversation) -> None:
+        reply = await self._call(
+            message_continue, conversation=conversation, message_uuid=frame.get("message_id")
+        )
+        if reply is not None:
+            generation_start(reply=reply)
+
     async def on_regenerate(self, frame: dict[str, Any], conversation: Conversation) -> None:
-        try:
-            reply = await database_sync_to_async(message_regenerate)(
-                conversation=conversation, message_uuid=frame.get("message_id")
-            )
-        except ChatError as exc:
-            await self._send_error(exc.code, exc.message)
-            return
-        generation_start(reply=reply)
+        reply = await self._call(
+            message_regenerate, conversation=conversation, message_uuid=frame.get("message_id")
+        )
+        if reply is not None:
+            generation_start(reply=reply)
 
     async def on_stop(self, frame: dict[str, Any], conversation: Conversation) -> None:
         message_id = frame.get("message_id")
@@ -164,6 +171,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         "send": on_send,
         "edit": on_edit,
         "regenerate": on_regenerate,
+        "continue": on_continue,
         "stop": on_stop,
         "resync": on_resync,
     }
@@ -177,12 +185,31 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
     message_created = relay
+    message_updated = relay
     chat_delta = relay
+    chat_thinking = relay
+    chat_status = relay
     chat_done = relay
     chat_error = relay
     conversation_updated = relay
+    summary_updated = relay
+    summary_created = relay
+    message_pinned = relay
 
     # --- helpers -------------------------------------------------------------------------------
+    async def _call(
+        self, service: Callable[..., ServiceResult], *, client_id: Any = "", **kwargs: Any
+    ) -> ServiceResult | None:
+        """Run a message service in the sync thread; a refusal becomes an error frame (naming
+        the send's client_id when there is one) and None."""
+        if client_id:
+            kwargs["client_id"] = client_id
+        try:
+            return await database_sync_to_async(service)(**kwargs)
+        except ChatError as exc:
+            await self._send_error(exc.code, exc.message, client_id=client_id)
+            return None
+
     async def _send_error(self, code: str, message: str, *, client_id: Any = "") -> None:
         frame: ErrorFrame = {"type": "error", "code": code, "message": message}
         if isinstance(client_id, str) and client_id:

@@ -6,9 +6,10 @@ relay them without reshaping.
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
-from conversations.models import Message
+from conversations.llm.models import ModelSpec
+from conversations.models import Message, Summary
 
 
 class Usage(TypedDict):
@@ -16,6 +17,11 @@ class Usage(TypedDict):
     output_tokens: int | None
     cache_read_input_tokens: int | None
     cache_creation_input_tokens: int | None
+    # Of the cache writes, those with the 1-hour TTL; of the output, the thinking.
+    cache_creation_1h_input_tokens: int | None
+    thinking_tokens: int | None
+    # The whole prompt of the latest call: the conversation's exact context size at that turn.
+    context_tokens: int | None
 
 
 class MessageData(TypedDict):
@@ -28,6 +34,12 @@ class MessageData(TypedDict):
     stop_reason: str
     stop_sequence: str
     usage: Usage
+    # US dollars as a decimal string; null when the model has no known price.
+    cost_usd: str | None
+    thinking: str
+    prefill_length: int
+    continuations: int
+    is_pinned: bool
     error_type: str
     error_detail: str
     time_to_first_token_ms: int | None
@@ -51,6 +63,39 @@ class ChatDeltaFrame(TypedDict):
     text: str
 
 
+class ChatThinkingFrame(TypedDict):
+    """A batch of the reply's thinking; its own sequence, offsets into `message.thinking`."""
+
+    type: Literal["chat.thinking"]
+    message_id: str
+    seq: int
+    offset: int
+    text: str
+
+
+class ChatStatusFrame(TypedDict):
+    """A phase of a reply before its text, e.g. "summarizing" older turns first."""
+
+    type: Literal["chat.status"]
+    message_id: str
+    status: str
+
+
+class MessageUpdatedFrame(TypedDict):
+    """A stored message changed (a reply continued): replace it as a whole."""
+
+    type: Literal["message.updated"]
+    message: MessageData
+
+
+class MessagePinnedFrame(TypedDict):
+    """A message was pinned or unpinned (only that: it may race a reply's final frame)."""
+
+    type: Literal["message.pinned"]
+    message_id: str
+    is_pinned: bool
+
+
 class ChatDoneFrame(TypedDict):
     type: Literal["chat.done"]
     message: MessageData
@@ -64,6 +109,29 @@ class ChatErrorFrame(TypedDict):
 class ConversationData(TypedDict):
     id: str
     title: str
+    model: NotRequired[str]
+
+
+class SummaryData(TypedDict):
+    id: str
+    text: str
+    is_edited: bool
+    # The message it covers up to (absent in `summary.updated`, which does not move it).
+    covers_up_to: NotRequired[str]
+
+
+class SummaryCreatedFrame(TypedDict):
+    """Older turns were folded into a new summary (possibly in the background after a reply)."""
+
+    type: Literal["summary.created"]
+    summary: SummaryData
+
+
+class SummaryUpdatedFrame(TypedDict):
+    """A person rewrote a summary; the next requests send their text."""
+
+    type: Literal["summary.updated"]
+    summary: SummaryData
 
 
 class ConversationUpdatedFrame(TypedDict):
@@ -90,6 +158,8 @@ class SendFrame(TypedDict):
     type: Literal["send"]
     text: str
     client_id: NotRequired[str]
+    # The beginning of Claude's answer (models that accept a prefill).
+    prefill: NotRequired[str]
 
 
 class EditFrame(TypedDict):
@@ -105,6 +175,13 @@ class RegenerateFrame(TypedDict):
     """A new reply beside an earlier one (default: the active leaf)."""
 
     type: Literal["regenerate"]
+    message_id: NotRequired[str]
+
+
+class ContinueFrame(TypedDict):
+    """Continue a reply that was cut short, in place (default: the active leaf)."""
+
+    type: Literal["continue"]
     message_id: NotRequired[str]
 
 
@@ -134,7 +211,15 @@ def message_data(message: Message, *, parent_uuid: object = None) -> MessageData
             "output_tokens": message.output_tokens,
             "cache_read_input_tokens": message.cache_read_input_tokens,
             "cache_creation_input_tokens": message.cache_creation_input_tokens,
+            "cache_creation_1h_input_tokens": message.cache_creation_1h_input_tokens,
+            "thinking_tokens": message.thinking_tokens,
+            "context_tokens": message.context_tokens,
         },
+        "cost_usd": str(message.cost_usd) if message.cost_usd is not None else None,
+        "thinking": message.thinking,
+        "prefill_length": message.prefill_length,
+        "continuations": message.continuations,
+        "is_pinned": message.is_pinned,
         "error_type": message.error_type,
         "error_detail": message.error_detail,
         "time_to_first_token_ms": message.time_to_first_token_ms,
@@ -147,3 +232,39 @@ def path_data(path: list[Message]) -> list[MessageData]:
     """Frame data for a path from `conversation_path`, parents resolved without queries."""
     uuid_by_id = {m.id: m.uuid for m in path}
     return [message_data(m, parent_uuid=uuid_by_id.get(m.parent_id or 0)) for m in path]
+
+
+def model_data(spec: ModelSpec) -> dict[str, Any]:
+    """What a model accepts and costs, for the picker (documented by the API's
+    `ChatModelSerializer`)."""
+    prices = spec.prices
+    return {
+        "id": spec.id,
+        "display_name": spec.display_name,
+        "context_window": spec.context_window,
+        "max_output_tokens": spec.max_output_tokens,
+        "accepts_prefill": spec.accepts_prefill,
+        "sampling_parameters": list(spec.sampling_parameters),
+        "thinking": spec.supports_thinking,
+        "effort_levels": list(spec.effort_levels),
+        "image_long_edge": spec.image_long_edge,
+        "prices": None
+        if prices is None
+        else {
+            "input": str(prices.input),
+            "output": str(prices.output),
+            "cache_write_5m": str(prices.cache_write_5m),
+            "cache_write_1h": str(prices.cache_write_1h),
+            "cache_read": str(prices.cache_read),
+        },
+        "retires_on": spec.retires_on.isoformat() if spec.retires_on else None,
+    }
+
+
+def summary_data(summary: Summary, *, covers_up_to_uuid: object) -> SummaryData:
+    return {
+        "id": str(summary.uuid),
+        "text": summary.text,
+        "is_edited": summary.is_edited,
+        "covers_up_to": str(covers_up_to_uuid),
+    }

@@ -48,6 +48,13 @@ class Conversation(models.Model):
         return f"conversation.{self.uuid}"
 
 
+class MessageManager(models.Manager["Message"]):
+    def get_queryset(self) -> models.QuerySet[Message]:
+        # The recorded request bodies hold whole prompts: loaded only where they are read
+        # (the inspector, a continued reply), never for a list, a join or a frame.
+        return super().get_queryset().defer("api_requests")
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user"
@@ -86,7 +93,27 @@ class Message(models.Model):
     cache_creation_input_tokens = models.PositiveIntegerField(null=True, blank=True)
     api_message_id = models.CharField(max_length=100, blank=True)
     api_request_id = models.CharField(max_length=100, blank=True)
+    # Thinking, kept apart from the reply (shown collapsed); its tokens are part of output_tokens.
+    thinking = models.TextField(blank=True)
+    thinking_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Of cache_creation_input_tokens, how many were written with the 1-hour TTL (priced 2x).
+    cache_creation_1h_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # The whole prompt of the latest call (input + cache figures): the exact context size.
+    context_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # What the calls behind this reply cost in US dollars; null when the model has no price.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # The person's own beginning of the answer (the first `prefill_length` characters of text).
     prefill_length = models.PositiveIntegerField(default=0)
+    # How many times a cut-off reply was continued in place.
+    continuations = models.PositiveSmallIntegerField(default=0)
+    # A pinned message stays verbatim when older turns are folded into a summary.
+    is_pinned = models.BooleanField(default=False)
+    # The summary the request stood on, and the exact bodies sent (images replaced by hashes):
+    # staff read them in the admin to see precisely what Claude received.
+    summary = models.ForeignKey(
+        "Summary", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_requests = models.JSONField(default=list, blank=True)
     error_type = models.CharField(max_length=60, blank=True)
     error_detail = models.TextField(blank=True)
 
@@ -99,6 +126,8 @@ class Message(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MessageManager()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -171,8 +200,13 @@ class Attachment(models.Model):
 
 
 class Summary(models.Model):
-    """A summary of the active path up to `covers_up_to`, sent in place of those turns."""
+    """A summary of a branch up to `covers_up_to`, sent in place of those turns.
 
+    It belongs to every branch that passes through `covers_up_to`; the messages it covers stay
+    stored (and exported) unchanged.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="summaries"
     )
@@ -180,6 +214,12 @@ class Summary(models.Model):
     text = models.TextField()
     token_count = models.PositiveIntegerField(default=0)
     model = models.CharField(max_length=100, blank=True)
+    # The call that wrote it: summaries cost tokens too.
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # True once a person has rewritten it; the next compaction starts from their text.
+    is_edited = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

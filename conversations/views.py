@@ -7,7 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations.frames import path_data
+from conversations.frames import model_data, path_data
+from conversations.llm.catalog import model_resolve
 from conversations.models import Conversation
 from conversations.selectors import conversation_get_for_user, conversation_list_for_user
 from conversations.services.conversations import conversation_create, conversation_delete
@@ -36,6 +37,15 @@ def conversation_detail(request: HttpRequest, conversation_uuid: str) -> HttpRes
     conversation = _conversation_or_404(request, conversation_uuid)
     generations_sweep_stale(conversation=conversation)
     chat_messages = path_data(conversation_path(conversation=conversation))
+    # The settings panel and the prefill field start from these, and chat.js then loads the
+    # whole model list. No query: the model comes from the registry or the cached listing.
+    conversation_settings = {
+        "model": conversation.model,
+        "system": conversation.system_prompt,
+        "parameters": conversation.parameters or {},
+        # The same shape as an entry of GET /api/models/.
+        "model_info": model_data(model_resolve(conversation.model, fetch=False)),
+    }
     return render(
         request,
         "conversations/chat.html",
@@ -44,6 +54,7 @@ def conversation_detail(request: HttpRequest, conversation_uuid: str) -> HttpRes
             "conversation": conversation,
             # Not "messages": that name belongs to django.contrib.messages in templates.
             "chat_messages": chat_messages,
+            "conversation_settings": conversation_settings,
         },
     )
 

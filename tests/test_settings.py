@@ -65,3 +65,17 @@ def test_development_keeps_a_generated_secret_key_across_restarts(tmp_path):
     assert first.stdout == second.stdout
     assert len(first.stdout.strip()) >= 50
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "backend"),
+    [("", "LocMemCache"), ("redis://127.0.0.1:6379/0", "RedisCache")],
+)
+def test_processes_share_the_cache_through_redis_when_it_is_configured(
+    tmp_path, redis_url, backend
+):
+    env = {**PRODUCTION, "CHATSITE_DATA_DIR": str(tmp_path), "REDIS_URL": redis_url}
+    code = "from django.core.cache import caches; print(type(caches['default']).__name__)"
+    result = manage("shell", "-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == backend

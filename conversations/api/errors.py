@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from conversations.services.conversations import ConversationValidationError
-from conversations.services.messages import (
+from conversations.services.message_rules import (
     ChatError,
     ConversationBusyError,
     RateLimitedError,
@@ -24,6 +24,17 @@ def _error(code: str, message: str, http_status: int, fields: Any = None) -> Res
     return Response(body, status=http_status)
 
 
+# The fields of a conversation request; the service names any other field after the setting
+# (max_tokens, ...), which the API reports inside `parameters`, as DRF nests a dict's errors.
+REQUEST_FIELDS = ("title", "model", "system", "parameters", "text")
+
+
+def _conversation_fields(exc: ConversationValidationError) -> dict[str, Any]:
+    if exc.field in REQUEST_FIELDS:
+        return {exc.field: [str(exc)]}
+    return {"parameters": {exc.field: [str(exc)]}}
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ConversationBusyError | TooManyGenerationsError):
         return _error(exc.code, exc.message, status.HTTP_409_CONFLICT)
@@ -33,7 +44,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         fields = {exc.field: [exc.message]} if exc.field else None
         return _error(exc.code, exc.message, status.HTTP_400_BAD_REQUEST, fields)
     if isinstance(exc, ConversationValidationError):
-        return _error("invalid", str(exc), status.HTTP_400_BAD_REQUEST, {exc.field: [str(exc)]})
+        return _error("invalid", str(exc), status.HTTP_400_BAD_REQUEST, _conversation_fields(exc))
     response = exception_handler(exc, context)
     if response is None:
         return None

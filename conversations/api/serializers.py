@@ -1,12 +1,30 @@
+"""Request parsing and the documented shapes of the API (for drf-spectacular).
+
+Where a view returns a dict built elsewhere (frames, selectors), the serializer here only
+documents it.
+"""
+
 from __future__ import annotations
 
 from typing import Any
 
 from rest_framework import serializers
 
-from conversations.models import Conversation
+from conversations.models import Conversation, Summary
 
 
+class StrictSerializer(serializers.Serializer[dict[str, Any]]):
+    """Refuses keys it does not know: a misspelt field must not be a silent no-op."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(self.initial_data, dict):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return attrs
+
+
+# --- conversations ------------------------------------------------------------------------------
 class ConversationSerializer(serializers.ModelSerializer[Conversation]):
     id = serializers.UUIDField(source="uuid", read_only=True)
     system = serializers.CharField(source="system_prompt", read_only=True)
@@ -27,18 +45,89 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
         read_only_fields = fields
 
 
-class ConversationCreateSerializer(serializers.Serializer[dict[str, Any]]):
+class ConversationUsageSerializer(serializers.Serializer[dict[str, Any]]):
+    """Documents `selectors.ConversationUsage`: every branch and summary, all paid for."""
+
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_input_tokens = serializers.IntegerField()
+    cache_creation_input_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        allow_null=True,
+        help_text="US dollars; null when nothing in the conversation had a known price.",
+    )
+
+
+class ConversationContextSerializer(serializers.Serializer[dict[str, Any]]):
+    """Documents `selectors.ConversationContext`."""
+
+    tokens = serializers.IntegerField(
+        allow_null=True, help_text="The exact prompt size of the newest call on the branch."
+    )
+    budget = serializers.IntegerField(
+        allow_null=True,
+        help_text="The context budget requests are fitted into; null while settings are invalid.",
+    )
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    """One conversation with what it cost and how full its context is (not in listings)."""
+
+    usage = ConversationUsageSerializer(read_only=True)
+    # DRF's metaclass takes declared fields out of the class, so this does not shadow
+    # `Serializer.context`; mypy cannot know that.
+    context = ConversationContextSerializer(read_only=True)  # type: ignore[assignment]
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "usage", "context"]
+        read_only_fields = fields
+
+
+class ConversationCreateSerializer(StrictSerializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     system = serializers.CharField(
         required=False, allow_blank=True, default="", trim_whitespace=False
     )
     model = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    parameters = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Generation settings (max_tokens, stop_sequences, temperature, ...), "
+        "checked against the model.",
+    )
 
 
-class MessageSendSerializer(serializers.Serializer[dict[str, Any]]):
+class ConversationUpdateSerializer(StrictSerializer):
+    # Lengths, blank models and bad settings are the service's to refuse, with its messages.
+    title = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    model = serializers.CharField(required=False, allow_blank=True)
+    system = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    parameters = serializers.DictField(
+        required=False,
+        help_text="Replaces the stored settings as a whole; a key set to null is cleared.",
+    )
+
+
+# --- messages -----------------------------------------------------------------------------------
+class MessageSendSerializer(StrictSerializer):
     # Not trimmed, and may be blank here: the service owns the rules and their messages.
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
     client_id = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    prefill = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        default="",
+        help_text="The beginning of Claude's answer (models that accept a prefill).",
+    )
+
+
+class MessageUpdateSerializer(StrictSerializer):
+    is_pinned = serializers.BooleanField(
+        help_text="A pinned message stays word for word when older turns are summarized."
+    )
 
 
 class UsageSerializer(serializers.Serializer[dict[str, Any]]):
@@ -46,6 +135,9 @@ class UsageSerializer(serializers.Serializer[dict[str, Any]]):
     output_tokens = serializers.IntegerField(allow_null=True)
     cache_read_input_tokens = serializers.IntegerField(allow_null=True)
     cache_creation_input_tokens = serializers.IntegerField(allow_null=True)
+    cache_creation_1h_input_tokens = serializers.IntegerField(allow_null=True)
+    thinking_tokens = serializers.IntegerField(allow_null=True)
+    context_tokens = serializers.IntegerField(allow_null=True)
 
 
 class MessageSerializer(serializers.Serializer[dict[str, Any]]):
@@ -60,8 +152,69 @@ class MessageSerializer(serializers.Serializer[dict[str, Any]]):
     stop_reason = serializers.CharField()
     stop_sequence = serializers.CharField()
     usage = UsageSerializer()
+    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
+    thinking = serializers.CharField()
+    prefill_length = serializers.IntegerField()
+    continuations = serializers.IntegerField()
+    is_pinned = serializers.BooleanField()
     error_type = serializers.CharField()
     error_detail = serializers.CharField()
     time_to_first_token_ms = serializers.IntegerField(allow_null=True)
     duration_ms = serializers.IntegerField(allow_null=True)
     created_at = serializers.CharField()
+
+
+# --- summaries ----------------------------------------------------------------------------------
+class SummarySerializer(serializers.ModelSerializer[Summary]):
+    id = serializers.UUIDField(source="uuid", read_only=True)
+    covers_up_to = serializers.UUIDField(
+        source="covers_up_to.uuid",
+        read_only=True,
+        help_text="The last message the summary stands for (on every branch through it).",
+    )
+
+    class Meta:
+        model = Summary
+        fields = [
+            "id",
+            "covers_up_to",
+            "text",
+            "token_count",
+            "model",
+            "is_edited",
+            "cost_usd",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class SummaryUpdateSerializer(StrictSerializer):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+# --- models -------------------------------------------------------------------------------------
+class PricesSerializer(serializers.Serializer[dict[str, Any]]):
+    """US dollars per million tokens, as decimal strings."""
+
+    input = serializers.CharField()
+    output = serializers.CharField()
+    cache_write_5m = serializers.CharField()
+    cache_write_1h = serializers.CharField()
+    cache_read = serializers.CharField()
+
+
+class ChatModelSerializer(serializers.Serializer[dict[str, Any]]):
+    """Documents `views.model_data`: what a model accepts and costs."""
+
+    id = serializers.CharField()
+    display_name = serializers.CharField()
+    context_window = serializers.IntegerField()
+    max_output_tokens = serializers.IntegerField()
+    accepts_prefill = serializers.BooleanField()
+    sampling_parameters = serializers.ListField(child=serializers.CharField())
+    thinking = serializers.BooleanField(help_text="Whether the model supports extended thinking.")
+    effort_levels = serializers.ListField(child=serializers.CharField())
+    image_long_edge = serializers.IntegerField()
+    prices = PricesSerializer(allow_null=True, help_text="Null when the price is not known.")
+    retires_on = serializers.DateField(allow_null=True)

@@ -1,4 +1,4 @@
-"""Server-sent events for the REST send: the same frames as the WebSocket, for one reply."""
+"""Server-sent events for the REST send and continue: the WebSocket's frames, for one reply."""
 
 from __future__ import annotations
 
@@ -38,8 +38,40 @@ def _concerns(frame: Mapping[str, Any], reply_uuid: str) -> bool:
 
 def reply_event_response(*, result: SendResult, group: str) -> StreamingHttpResponse:
     """The `text/event-stream` answer to a send (call from sync code: it reads the parent)."""
-    parent = result.user_message.parent  # cached by message_send: no query
-    events = reply_events(result=result, parent_uuid=parent.uuid if parent else None, group=group)
+    user_message, reply = result.user_message, result.assistant_message
+    parent = user_message.parent  # cached by message_send: no query
+    opening: list[dict[str, Any]] = [
+        {
+            "type": "message.created",
+            "message": message_data(user_message, parent_uuid=parent.uuid if parent else None),
+        },
+        {"type": "message.created", "message": message_data(reply, parent_uuid=user_message.uuid)},
+    ]
+    # A repeated client_id follows the reply that exists (or just reports how it ended).
+    return _event_response(
+        reply_events(
+            opening=opening,
+            reply=reply,
+            parent_uuid=user_message.uuid,
+            start=result.created,
+            group=group,
+        )
+    )
+
+
+def continued_reply_event_response(*, reply: Message, group: str) -> StreamingHttpResponse:
+    """The `text/event-stream` answer to a continue: `reply` as `message_continue` returns it
+    (pending, its parent and conversation at hand: no query)."""
+    parent_uuid = reply.parent.uuid if reply.parent is not None else None
+    opening: list[dict[str, Any]] = [
+        {"type": "message.updated", "message": message_data(reply, parent_uuid=parent_uuid)}
+    ]
+    return _event_response(
+        reply_events(opening=opening, reply=reply, parent_uuid=parent_uuid, start=True, group=group)
+    )
+
+
+def _event_response(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not hold the events back
@@ -56,20 +88,23 @@ def _terminal_frame(reply_id: int, parent_uuid: object) -> dict[str, Any] | None
 
 
 async def reply_events(
-    *, result: SendResult, parent_uuid: object, group: str
+    *,
+    opening: list[dict[str, Any]],
+    reply: Message,
+    parent_uuid: object,
+    start: bool,
+    group: str,
 ) -> AsyncIterator[bytes]:
-    """Announce the turn, start the reply once subscribed, relay its frames until it ends.
+    """Send the `opening` frames, start the reply once subscribed (if `start`), relay its
+    frames until it ends.
 
-    `parent_uuid` (the user message's parent) and `group` (the conversation's) are resolved by
-    the sync caller: nothing here may query the database outside a thread. Closing the
-    response early does not stop the reply: like a closed tab, it goes on and is saved.
+    `parent_uuid` (the reply's parent) and `group` (the conversation's) are resolved by the
+    sync caller: nothing here may query the database outside a thread. Closing the response
+    early does not stop the reply: like a closed tab, it goes on and is saved.
     """
-    user_message, reply = result.user_message, result.assistant_message
     reply_uuid = str(reply.uuid)
-    user_data = message_data(user_message, parent_uuid=parent_uuid)
-    yield sse({"type": "message.created", "message": user_data})
-    reply_data = message_data(reply, parent_uuid=user_message.uuid)
-    yield sse({"type": "message.created", "message": reply_data})
+    for frame in opening:
+        yield sse(frame)
 
     layer = get_channel_layer()
     assert layer is not None
@@ -77,11 +112,10 @@ async def reply_events(
     await layer.group_add(group, channel)
     receiving: asyncio.Future[Any] | None = None
     try:
-        # Only now, subscribed, can nothing the generation sends be missed. A repeated
-        # client_id follows the reply that exists (or just reports how it ended).
-        task = generation_start(reply=reply) if result.created else None
+        # Only now, subscribed, can nothing the generation sends be missed.
+        task = generation_start(reply=reply) if start else None
         if task is None:
-            closing = await database_sync_to_async(_terminal_frame)(reply.pk, user_message.uuid)
+            closing = await database_sync_to_async(_terminal_frame)(reply.pk, parent_uuid)
             if closing is not None:
                 yield sse(closing)
                 return
@@ -109,7 +143,7 @@ async def reply_events(
                 if frame:
                     continue
             # The task ended, or all is quiet: a frame may have been lost, the database knows.
-            closing = await database_sync_to_async(_terminal_frame)(reply.pk, user_message.uuid)
+            closing = await database_sync_to_async(_terminal_frame)(reply.pk, parent_uuid)
             if closing is not None:
                 yield sse(closing)
                 return

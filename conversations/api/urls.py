@@ -3,6 +3,7 @@ from django.urls import path
 from conversations.api import views
 
 urlpatterns = [
+    path("models/", views.ModelListView.as_view(), name="api-models"),
     path("conversations/", views.ConversationListCreateView.as_view(), name="api-conversations"),
     path(
         "conversations/<uuid:conversation_id>/",
@@ -13,6 +14,26 @@ urlpatterns = [
         "conversations/<uuid:conversation_id>/messages/",
         views.MessageListCreateView.as_view(),
         name="api-messages",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/",
+        views.MessageDetailView.as_view(),
+        name="api-message",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/continue/",
+        views.MessageContinueView.as_view(),
+        name="api-message-continue",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/summaries/",
+        views.SummaryListView.as_view(),
+        name="api-summaries",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/summaries/<uuid:summary_id>/",
+        views.SummaryDetailView.as_view(),
+        name="api-summary",
     ),
     path(
         "conversations/<uuid:conversation_id>/export/",

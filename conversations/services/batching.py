@@ -15,10 +15,22 @@ class DeltaBatcher:
     (a channel layer may drop messages when full) and resync from the database.
     """
 
-    def __init__(self, *, group: str, message_uuid: str, interval: float) -> None:
+    def __init__(
+        self,
+        *,
+        group: str,
+        message_uuid: str,
+        interval: float,
+        frame_type: str = "chat.delta",
+        start_offset: int = 0,
+    ) -> None:
         self.group = group
         self.message_uuid = message_uuid
         self.interval = interval
+        # "chat.delta" for the reply, "chat.thinking" for its thinking (each its own sequence).
+        self.frame_type = frame_type
+        # A continued reply (or a prefill) already holds this many characters.
+        self.start_offset = start_offset
         self.frames_sent = 0
         # Lists, not one growing string: `+=` per delta would copy the whole reply every time.
         self._sent: list[str] = []
@@ -32,7 +44,8 @@ class DeltaBatcher:
 
     @property
     def text(self) -> str:
-        """Everything received so far (joined on demand: about once a second, and at the end)."""
+        """Everything received so far, not counting what the reply held before (joined on
+        demand: about once a second, and at the end)."""
         return "".join(self._sent) + "".join(self._pending)
 
     @property
@@ -64,10 +77,10 @@ class DeltaBatcher:
                 return
             chunk = "".join(self._pending)
             frame = {
-                "type": "chat.delta",
+                "type": self.frame_type,
                 "message_id": self.message_uuid,
                 "seq": self.frames_sent + 1,
-                "offset": self._sent_length,
+                "offset": self.start_offset + self._sent_length,
                 "text": chunk,
             }
             self._sent.append(chunk)

@@ -40,3 +40,9 @@ async def event_publish_async(*, group: str, frame: Mapping[str, Any]) -> None:
         await layer.group_send(group, dict(frame))
     except Exception:
         logger.warning("could not publish %s to %s", frame.get("type"), group, exc_info=True)
+
+
+async def status_publish_async(*, group: str, message_uuid: str, status: str) -> None:
+    """`chat.status`: a phase of a reply before its text (e.g. "summarizing")."""
+    frame = {"type": "chat.status", "message_id": message_uuid, "status": status}
+    await event_publish_async(group=group, frame=frame)

@@ -14,7 +14,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,65 +26,42 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from conversations.asyncdb import database_sync_to_async
-from conversations.frames import message_data
+from conversations.llm.catalog import models_refresh_if_expired
 from conversations.llm.client import get_client
 from conversations.llm.errors import describe_api_error
+from conversations.llm.models import estimate_text_tokens
 from conversations.models import Message
 from conversations.services.batching import DeltaBatcher
+from conversations.services.budget import ContextFullError, Fitted, request_fit, request_shrink
 from conversations.services.cancellation import (
     RunningGeneration,
     generation_register,
     generation_unregister,
     running_generation,
 )
-from conversations.services.events import event_publish_async
-from conversations.services.history import MessagesRequest, conversation_path, request_build
+from conversations.services.context import BACKGROUND_COMPACT_AT
+from conversations.services.events import event_publish_async, status_publish_async
+from conversations.services.generation_store import (
+    PreparedGeneration,
+    generation_end_unstarted,
+    generation_finish,
+    generation_prepare,
+    generation_save_partial,
+    reply_fields,
+    usage_fields,
+)
+from conversations.services.history import BuiltRequest
+from conversations.services.summaries import (
+    compaction_running,
+    compaction_start_in_background,
+    compaction_wait,
+)
 
 logger = logging.getLogger(__name__)
 
 # Saving the end of a reply is retried: a database blip must not leave it `streaming`.
 FINISH_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class PreparedGeneration:
-    message_id: int
-    message_uuid: str
-    conversation_uuid: str
-    group: str
-    request: MessagesRequest
-
-
-# --- database steps (each one short, run in the sync thread) ---------------------------------
-def _prepare(message_id: int) -> PreparedGeneration | None:
-    """Mark the reply as streaming and build its request; None if it is not pending any more."""
-    message = Message.objects.select_related("conversation").get(pk=message_id)
-    if message.status != Message.Status.PENDING:
-        return None
-    conversation = message.conversation
-    path = conversation_path(conversation=conversation, leaf_id=message.parent_id)
-    request = request_build(conversation=conversation, path=path, user_id=conversation.owner_id)
-    now = timezone.now()
-    started = Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
-        status=Message.Status.STREAMING, started_at=now, heartbeat_at=now
-    )
-    if not started:
-        return None  # stopped or swept in the meantime
-    return PreparedGeneration(
-        message_id=message_id,
-        message_uuid=str(message.uuid),
-        conversation_uuid=str(conversation.uuid),
-        group=conversation.group_name,
-        request=request,
-    )
-
-
-def _save_partial(message_id: int, text: str, first_token_at: Any) -> bool:
-    """Save the text so far; False if the reply is no longer streaming (swept, deleted)."""
-    saved = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-        text=text, heartbeat_at=timezone.now(), first_token_at=first_token_at
-    )
-    return saved > 0
+THINKING_SEPARATOR = "\n\n"
 
 
 class _Superseded(Exception):
@@ -106,50 +83,6 @@ async def _run_to_end(coroutine: Coroutine[Any, Any, None]) -> None:
         raise asyncio.CancelledError
 
 
-def _finish(message_id: int, **fields: Any) -> dict[str, Any] | None:
-    """Store the outcome; the frame data of the finished message, or None if it had ended
-    already (a sweeper or an earlier outcome won) or was deleted with its conversation."""
-    fields.setdefault("finished_at", timezone.now())
-    fields["heartbeat_at"] = None
-    fields["updated_at"] = fields["finished_at"]  # update() skips auto_now
-    updated = Message.objects.filter(pk=message_id, status__in=Message.GENERATING_STATUSES).update(
-        **fields
-    )
-    if not updated:
-        return None
-    message = Message.objects.select_related("parent").filter(pk=message_id).first()
-    if message is None:
-        return None
-    parent_uuid = message.parent.uuid if message.parent else None
-    return dict(message_data(message, parent_uuid=parent_uuid))
-
-
-def _end_unstarted(message_id: int, *, stopped: bool) -> tuple[str, dict[str, Any]] | None:
-    """End a reply that never reached the API: stopped meanwhile, or failed to build.
-
-    Returns the group and the frame to announce, or None if it had ended already.
-    """
-    now = timezone.now()
-    if stopped:
-        fields: dict[str, Any] = {"status": Message.Status.STOPPED}
-    else:
-        fields = {
-            "status": Message.Status.ERROR,
-            "error_type": "internal",
-            "error_detail": "Something went wrong on our side before the reply could start.",
-        }
-    updated = Message.objects.filter(pk=message_id, status__in=Message.GENERATING_STATUSES).update(
-        finished_at=now, updated_at=now, heartbeat_at=None, **fields
-    )
-    if not updated:
-        return None
-    message = Message.objects.select_related("conversation", "parent").get(pk=message_id)
-    parent_uuid = message.parent.uuid if message.parent else None
-    frame_type = "chat.done" if stopped else "chat.error"
-    data = message_data(message, parent_uuid=parent_uuid)
-    return message.conversation.group_name, {"type": frame_type, "message": data}
-
-
 # --- the task ----------------------------------------------------------------------------------
 def generation_start(*, reply: Message) -> asyncio.Task[None]:
     """Start generating a pending reply in this process (call from the event loop).
@@ -169,7 +102,14 @@ def generation_run_blocking(*, reply: Message) -> None:
     """Generate a reply and wait for it, from sync code (the blocking REST send)."""
     # Stopped from another tab: the partial reply is already saved with status `stopped`.
     with contextlib.suppress(asyncio.CancelledError):
-        async_to_sync(generation_run)(reply=reply)
+        async_to_sync(_run_and_settle)(reply)
+
+
+async def _run_and_settle(reply: Message) -> None:
+    """The reply, then any summary it triggered: this short-lived loop ends with the call, and
+    a background task left on it would be cancelled."""
+    await generation_run(reply=reply)
+    await compaction_wait(reply.conversation_id)
 
 
 async def generation_run(*, reply: Message) -> None:
@@ -183,75 +123,141 @@ async def generation_run(*, reply: Message) -> None:
         loop=asyncio.get_running_loop(),
     )
     try:
-        prepared = await _prepare_or_fail(reply.pk, running)
+        prepared = await _prepare_or_fail(reply, running)
         if prepared is not None:
             await _stream_reply(prepared, running)
     finally:
         await asyncio.shield(generation_unregister(running))
 
 
-async def _prepare_or_fail(
-    message_id: int, running: RunningGeneration
-) -> PreparedGeneration | None:
+async def _end_unstarted(message_id: int, *, stopped: bool, error: tuple[str, str] | None) -> None:
+    outcome = await database_sync_to_async(generation_end_unstarted)(
+        message_id, stopped=stopped, error=error
+    )
+    if outcome is not None:
+        await event_publish_async(group=outcome[0], frame=outcome[1])
+
+
+async def _prepare_or_fail(reply: Message, running: RunningGeneration) -> PreparedGeneration | None:
+    message_id = reply.pk
     try:
-        # Registered first, so a Stop that arrives while the request is being built still
-        # finds the generation.
+        # Registered first, so a Stop that arrives while a summary is being written or the
+        # request is being built still finds the generation (and its heartbeat runs).
         await generation_register(running)
-        return await database_sync_to_async(_prepare)(message_id)
+        await models_refresh_if_expired(reply.conversation.model)
+        if compaction_running(reply.conversation_id):
+            # A summary started after the previous reply: this request should stand on it.
+            await status_publish_async(
+                group=reply.conversation.group_name,
+                message_uuid=str(reply.uuid),
+                status="summarizing",
+            )
+            await compaction_wait(reply.conversation_id)
+        prepared = await database_sync_to_async(generation_prepare)(message_id)
     except Message.DoesNotExist:
         return None  # deleted with its conversation in the meantime
     except asyncio.CancelledError:
-        outcome = await asyncio.shield(
-            database_sync_to_async(_end_unstarted)(message_id, stopped=True)
-        )
-        if outcome is not None:
-            await asyncio.shield(event_publish_async(group=outcome[0], frame=outcome[1]))
+        await asyncio.shield(_end_unstarted(message_id, stopped=True, error=None))
         raise
     except Exception:
         # Left `pending`, the reply would keep its conversation busy for good.
         logger.exception("could not prepare the generation of message %s", message_id)
-        outcome = await database_sync_to_async(_end_unstarted)(message_id, stopped=False)
-        if outcome is not None:
-            await event_publish_async(group=outcome[0], frame=outcome[1])
+        await _end_unstarted(message_id, stopped=False, error=None)
         return None
+    if isinstance(prepared, tuple):
+        await _end_unstarted(message_id, stopped=False, error=prepared)
+        return None
+    if prepared is not None and prepared.announce is not None:
+        frame = {"type": "message.updated", "message": prepared.announce}
+        await event_publish_async(group=prepared.group, frame=frame)
+    return prepared
 
 
 @dataclass
 class _StreamState:
     """What is known about a reply while it streams; enough to conclude it whatever happens."""
 
-    batcher: DeltaBatcher
+    prepared: PreparedGeneration
+    text: DeltaBatcher
+    thinking: DeltaBatcher
+    # The request to send and the summary it stands on (a new one if the turn was compacted).
+    fitted: Fitted
     first_token_at: datetime | None = None
     request_id: str = ""
     stream: AsyncMessageStream | None = None
+    # The bodies sent so far (a prompt-too-long retry sends a second one).
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def request(self) -> BuiltRequest:
+        return self.fitted.request
+
+    @property
+    def reply_text(self) -> str:
+        return self.request.reply_prefix + self.text.text
+
+    @property
+    def thinking_text(self) -> str:
+        return self.prepared.earlier.thinking + self.thinking.text
+
+    async def add_thinking(self, text: str) -> None:
+        if not self.thinking.length and self.prepared.earlier.thinking:
+            # A continued reply's new thinking is set apart from the earlier thinking; the
+            # separator travels in the frames like any text, so offsets stay exact.
+            text = THINKING_SEPARATOR + text
+        await self.thinking.add(text)
 
     def usage_so_far(self) -> dict[str, Any]:
-        """Input figures from `message_start`: known even when the reply is cut short."""
+        """The usage of a reply cut short: input figures from `message_start`, and an estimate
+        of the output (the API only reports it at the end, but it was generated and billed)."""
         if self.stream is None:
             return {}
         try:
             usage = self.stream.current_message_snapshot.usage
         except Exception:  # no message_start yet
             return {}
-        return {
-            "input_tokens": usage.input_tokens,
-            "cache_read_input_tokens": usage.cache_read_input_tokens or 0,
-            "cache_creation_input_tokens": usage.cache_creation_input_tokens or 0,
-        }
+        generated = estimate_text_tokens(self.text.text) + estimate_text_tokens(self.thinking.text)
+        usage = usage.model_copy(update={"output_tokens": max(usage.output_tokens, generated)})
+        return usage_fields(self.prepared, usage, thinking=self.thinking.text)
+
+    def batchers(self) -> tuple[DeltaBatcher, DeltaBatcher]:
+        return self.text, self.thinking
+
+
+def _new_state(prepared: PreparedGeneration) -> _StreamState:
+    request = prepared.build(prepared.summary)
+    interval = settings.CHATSITE_STREAM_FLUSH_SECONDS
+    earlier_thinking = prepared.earlier.thinking
+
+    def batcher(frame_type: str, start: int) -> DeltaBatcher:
+        return DeltaBatcher(
+            group=prepared.group,
+            message_uuid=prepared.message_uuid,
+            interval=interval,
+            frame_type=frame_type,
+            start_offset=start,
+        )
+
+    return _StreamState(
+        prepared=prepared,
+        text=batcher("chat.delta", len(request.reply_prefix)),
+        thinking=batcher("chat.thinking", len(earlier_thinking)),
+        fitted=Fitted(request, prepared.summary),
+    )
 
 
 async def _stream_reply(prepared: PreparedGeneration, running: RunningGeneration) -> None:
-    state = _StreamState(
-        batcher=DeltaBatcher(
-            group=prepared.group,
-            message_uuid=prepared.message_uuid,
-            interval=settings.CHATSITE_STREAM_FLUSH_SECONDS,
-        )
-    )
+    try:
+        state = _new_state(prepared)
+    except Exception:
+        logger.exception("could not build the request of message %s", prepared.message_uuid)
+        await _end_unstarted(prepared.message_id, stopped=False, error=None)
+        return
     started = time.monotonic()
     outcome = "complete"
     try:
-        fields = await _receive(prepared, running.stop_requested, state)
+        state.fitted = await request_fit(prepared, state.fitted)
+        fields = await _receive_with_retry(state, running.stop_requested)
         frame_type = "chat.done"
         outcome = fields["status"]
     except asyncio.CancelledError:
@@ -259,11 +265,21 @@ async def _stream_reply(prepared: PreparedGeneration, running: RunningGeneration
         # Keep what the person already saw; the save runs to its end despite the cancellation.
         stopped = {"status": Message.Status.STOPPED, **state.usage_so_far()}
         running.concluding = True
-        await _run_to_end(_conclude(prepared, state, stopped, "chat.done"))
+        await _run_to_end(_conclude(state, stopped, "chat.done"))
         raise
     except _Superseded:
         outcome = "superseded"
+        for batcher in state.batchers():
+            await batcher.close()  # no timer may publish for a reply that ended elsewhere
         return
+    except ContextFullError as exc:
+        outcome = "context_full"
+        fields = {
+            "status": Message.Status.ERROR,
+            "error_type": "context_full",
+            "error_detail": exc.detail,
+        }
+        frame_type = "chat.error"
     except anthropic.APIError as exc:
         outcome = "error"
         state.request_id = getattr(exc, "request_id", None) or state.request_id
@@ -281,78 +297,116 @@ async def _stream_reply(prepared: PreparedGeneration, running: RunningGeneration
         }
         frame_type = "chat.error"
     finally:
-        logger.info(
-            "generation message=%s model=%s outcome=%s frames=%d chars=%d seconds=%.2f "
-            "request_id=%s",
-            prepared.message_uuid,
-            prepared.request["model"],
-            outcome,
-            state.batcher.frames_sent,
-            state.batcher.length,
-            time.monotonic() - started,
-            state.request_id,
-        )
+        _log_call(state, outcome, time.monotonic() - started)
     running.concluding = True
-    await _run_to_end(_conclude(prepared, state, fields, frame_type))
+    await _run_to_end(_conclude(state, fields, frame_type))
+    context_tokens = fields.get("context_tokens") or 0
+    if context_tokens > prepared.generation.context_budget * BACKGROUND_COMPACT_AT:
+        compaction_start_in_background(
+            conversation_id=prepared.conversation.pk, leaf_id=prepared.message_id
+        )
 
 
-async def _receive(
-    prepared: PreparedGeneration, stop_requested: asyncio.Event, state: _StreamState
-) -> dict[str, Any]:
+def _log_call(state: _StreamState, outcome: str, seconds: float) -> None:
+    """One line per generation: enough to follow cost and latency, never the text or the key."""
+    usage: Any = None
+    if state.stream is not None:
+        with contextlib.suppress(Exception):
+            usage = state.stream.current_message_snapshot.usage
+    first_token = (
+        f"{(state.first_token_at - state.prepared.started_at).total_seconds():.2f}"
+        if state.first_token_at is not None
+        else "-"
+    )
+    logger.info(
+        "generation message=%s model=%s outcome=%s first_token_s=%s total_s=%.2f "
+        "input_tokens=%s output_tokens=%s cache_read=%s cache_write=%s frames=%d chars=%d "
+        "request_id=%s",
+        state.prepared.message_uuid,
+        state.prepared.spec.id,
+        outcome,
+        first_token,
+        seconds,
+        getattr(usage, "input_tokens", "-"),
+        getattr(usage, "output_tokens", "-"),
+        getattr(usage, "cache_read_input_tokens", "-"),
+        getattr(usage, "cache_creation_input_tokens", "-"),
+        state.text.frames_sent,
+        state.text.length,
+        state.request_id or "-",
+    )
+
+
+def _is_prompt_too_long(exc: anthropic.BadRequestError) -> bool:
+    # The API has no distinct error type for it; its message is the only signal.
+    return "prompt is too long" in str(exc.message).lower()
+
+
+async def _receive_with_retry(state: _StreamState, stop_requested: asyncio.Event) -> dict[str, Any]:
+    """Stream the reply; a prompt-too-long answer (our estimate was off) folds the history
+    down to the person's last turn and tries once more."""
+    try:
+        return await _receive(state, stop_requested)
+    except anthropic.BadRequestError as exc:
+        if state.first_token_at is not None or not _is_prompt_too_long(exc):
+            raise
+        logger.info("prompt too long for message %s: compacting", state.prepared.message_uuid)
+        fitted = await request_shrink(state.prepared, state.fitted, tokens=None, target=0)
+        state.fitted = fitted
+        return await _receive(state, stop_requested)
+
+
+async def _receive(state: _StreamState, stop_requested: asyncio.Event) -> dict[str, Any]:
     """Stream the reply to the group; return the fields that conclude it."""
+    prepared = state.prepared
     last_save = time.monotonic()
+    state.sent.append(state.request.recorded())
     client = get_client()
-    async with client.messages.stream(**prepared.request) as stream:  # type: ignore[arg-type]
+    async with client.messages.stream(**state.request.stream_arguments()) as stream:
         state.stream = stream
         state.request_id = stream.request_id or ""
-        async for text in stream.text_stream:
+        async for event in stream:
             if stop_requested.is_set():
                 break  # leaving the block closes the upstream request
+            if event.type == "text":
+                await state.text.add(event.text)
+            elif event.type == "thinking":
+                await state.add_thinking(event.thinking)
+            else:
+                continue
             if state.first_token_at is None:
                 state.first_token_at = timezone.now()
-            await state.batcher.add(text)
             if time.monotonic() - last_save >= settings.CHATSITE_STREAM_SAVE_SECONDS:
                 last_save = time.monotonic()
-                if not await database_sync_to_async(_save_partial)(
-                    prepared.message_id, state.batcher.text, state.first_token_at
-                ):
+                saved = await database_sync_to_async(generation_save_partial)(
+                    prepared.message_id, state.reply_text, state.thinking_text, state.first_token_at
+                )
+                if not saved:
                     raise _Superseded
         if stop_requested.is_set():
             raise asyncio.CancelledError
         final = await stream.get_final_message()
-    usage = final.usage
-    fields: dict[str, Any] = {
-        "status": Message.Status.COMPLETE,
-        "stop_reason": final.stop_reason or "",
-        "stop_sequence": final.stop_sequence or "",
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_input_tokens": usage.cache_read_input_tokens or 0,
-        "cache_creation_input_tokens": usage.cache_creation_input_tokens or 0,
-        "api_message_id": final.id,
-    }
-    if not final.stop_reason:
-        # A stream that ends without message_stop leaves stop_reason unset: it was cut off.
-        fields["status"] = Message.Status.INTERRUPTED
-        fields["error_type"] = "interrupted"
-        fields["error_detail"] = "The connection to Claude ended before the reply was complete."
-    return fields
+    usage = usage_fields(prepared, final.usage, thinking=state.thinking.text)
+    return {**reply_fields(final), **usage}
 
 
-async def _conclude(
-    prepared: PreparedGeneration, state: _StreamState, fields: dict[str, Any], frame_type: str
-) -> None:
+async def _conclude(state: _StreamState, fields: dict[str, Any], frame_type: str) -> None:
     """Save the outcome with the text so far, then tell every tab."""
-    await state.batcher.close()
+    prepared = state.prepared
+    for batcher in state.batchers():
+        await batcher.close()
     fields = {
-        "text": state.batcher.text,
+        "text": state.reply_text,
+        "thinking": state.thinking_text,
         "first_token_at": state.first_token_at,
         "api_request_id": state.request_id,
+        "summary_id": state.request.summary_id,
+        "api_requests": [*prepared.earlier.api_requests, *state.sent],
         **fields,
     }
     for attempt in range(FINISH_ATTEMPTS):
         try:
-            data = await database_sync_to_async(_finish)(prepared.message_id, **fields)
+            data = await database_sync_to_async(generation_finish)(prepared.message_id, **fields)
             break
         except DatabaseError:
             if attempt == FINISH_ATTEMPTS - 1:

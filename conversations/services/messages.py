@@ -17,37 +17,24 @@ from conversations.frames import message_data
 from conversations.models import Conversation, Message
 from conversations.services.conversations import conversation_title_from_text
 from conversations.services.events import event_publish
+from conversations.services.history import continues_from_prefill, reply_prefix
 from conversations.services.limits import send_allowed
+from conversations.services.message_rules import (
+    ConversationBusyError,
+    MessageValidationError,
+    RateLimitedError,
+    TooManyGenerationsError,
+    client_id_validate,
+    generation_settings_check,
+    message_text_validate,
+    prefill_validate,
+)
 from conversations.services.sweeper import generations_sweep_stale
 
-CLIENT_ID_MAX_LENGTH = 64
-
-
-class ChatError(Exception):
-    """An error the person can act on; `code` is stable for clients, the text is for people."""
-
-    code = "invalid"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class MessageValidationError(ChatError):
-    code = "invalid"
-
-
-class ConversationBusyError(ChatError):
-    code = "busy"
-
-
-class TooManyGenerationsError(ChatError):
-    code = "too_many_generations"
-
-
-class RateLimitedError(ChatError):
-    code = "rate_limited"
+# Stop reasons after which a reply can be continued where it was cut.
+CONTINUABLE_STOP_REASONS = ("max_tokens", "pause_turn")
+# A reply ended early by a Stop, a lost connection or an error can be continued too.
+CONTINUABLE_STATUSES = (Message.Status.STOPPED, Message.Status.INTERRUPTED, Message.Status.ERROR)
 
 
 @dataclass(frozen=True)
@@ -58,57 +45,43 @@ class SendResult:
     created: bool
 
 
-def message_text_validate(text: object) -> str:
-    if not isinstance(text, str):
-        raise MessageValidationError("The message must be text.", field="text")
-    if not text.strip():
-        raise MessageValidationError("Type a message first: it is empty.", field="text")
-    limit = settings.CHATSITE_MAX_MESSAGE_CHARS
-    if len(text) > limit:
-        raise MessageValidationError(
-            f"The message is too long: {len(text):,} characters, the limit is {limit:,}.",
-            field="text",
-        )
-    if "\x00" in text:
-        raise MessageValidationError("The message contains a NUL character.", field="text")
-    return text
-
-
-def _client_id_validate(client_id: object) -> str:
-    if client_id is None:
-        return ""
-    if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX_LENGTH:
-        raise MessageValidationError(
-            f"client_id must be a string of at most {CLIENT_ID_MAX_LENGTH} characters.",
-            field="client_id",
-        )
-    return client_id
-
-
 def _busy() -> ConversationBusyError:
     return ConversationBusyError(
         "Claude is still replying in this conversation. Wait for it, or stop it first."
     )
 
 
-def message_send(*, conversation: Conversation, text: object, client_id: object = "") -> SendResult:
+def message_send(
+    *, conversation: Conversation, text: object, client_id: object = "", prefill: object = ""
+) -> SendResult:
     """Store the person's message and a pending reply on the active branch.
 
-    Raises MessageValidationError for bad input and ConversationBusyError while a reply is
-    being generated (enforced by a unique constraint, so it holds across processes).
+    `prefill` is the beginning of Claude's answer, on models that accept one: it is stored as
+    the start of the reply. Raises MessageValidationError for bad input (naming the field or
+    setting) and ConversationBusyError while a reply is being generated (enforced by a unique
+    constraint, so it holds across processes).
     """
-    return _send(conversation=conversation, text=text, client_id=client_id, edited=None)
+    return _send(
+        conversation=conversation, text=text, client_id=client_id, edited=None, prefill=prefill
+    )
 
 
 def message_edit(
-    *, conversation: Conversation, message_uuid: object, text: object, client_id: object = ""
+    *,
+    conversation: Conversation,
+    message_uuid: object,
+    text: object,
+    client_id: object = "",
+    prefill: object = "",
 ) -> SendResult:
     """Edit a message of the person: a new sibling with the new text, and a new reply.
 
     The original stays in its own branch; the new one becomes the active branch.
     """
     edited = _message_of(conversation, message_uuid, role=Message.Role.USER)
-    return _send(conversation=conversation, text=text, client_id=client_id, edited=edited)
+    return _send(
+        conversation=conversation, text=text, client_id=client_id, edited=edited, prefill=prefill
+    )
 
 
 def message_regenerate(*, conversation: Conversation, message_uuid: object = None) -> Message:
@@ -121,15 +94,77 @@ def message_regenerate(*, conversation: Conversation, message_uuid: object = Non
         raise MessageValidationError(
             "Only a reply of Claude can be regenerated.", field="message_id"
         )
+    spec, generation = generation_settings_check(conversation)
+    # The person's prefill is kept (the new reply starts the same way) where the model still
+    # takes one; otherwise it would be sent as a cut-off reply to continue.
+    prefill = earlier.text[: earlier.prefill_length]
+    if not continues_from_prefill(spec=spec, generation=generation):
+        prefill = ""
     _rate_limit(conversation)
     _sweep_orphans(conversation)
     try:
         with transaction.atomic():
             locked = _lock_for_generation(conversation)
             question = Message.objects.get(pk=earlier.parent_id)
-            return _start_reply(locked, question)
+            return _start_reply(locked, question, prefill=prefill)
     except IntegrityError:
         raise _busy() from None
+
+
+def message_continue(*, conversation: Conversation, message_uuid: object = None) -> Message:
+    """Continue a reply that was cut short (max_tokens, pause_turn, a Stop, a lost connection),
+    in place: the new text is appended to it, so the person sees one reply.
+
+    Models that accept a prefill continue from the partial reply itself; the others are asked
+    to go on in a new turn. Only the last message of a branch can be continued.
+    """
+    if message_uuid is None:
+        message_uuid = _active_leaf_uuid(conversation)
+    reply = _message_of(conversation, message_uuid, role=None)
+    _check_continuable(reply)
+    spec, generation = generation_settings_check(conversation)
+    _rate_limit(conversation)
+    _sweep_orphans(conversation)
+    try:
+        with transaction.atomic():
+            locked = _lock_for_generation(conversation)
+            reply = Message.objects.select_for_update().get(pk=reply.pk)
+            _check_continuable(reply)
+            if reply.children.exists():
+                raise MessageValidationError(
+                    "Only the last reply of a branch can be continued.", field="message_id"
+                )
+            reply.text = reply_prefix(spec=spec, generation=generation, reply_text=reply.text)
+            reply.status = Message.Status.PENDING
+            reply.continuations += 1
+            reply.stop_reason = reply.stop_sequence = ""
+            reply.error_type = reply.error_detail = ""
+            reply.finished_at = None
+            reply.heartbeat_at = timezone.now()
+            reply.save()
+            locked.active_leaf = reply
+            locked.save(update_fields=["active_leaf", "updated_at"])
+            reply.conversation = locked
+            parent_uuid = reply.parent.uuid if reply.parent is not None else None
+            data = message_data(reply, parent_uuid=parent_uuid)
+            frame = {"type": "message.updated", "message": data}
+            transaction.on_commit(partial(event_publish, group=locked.group_name, frame=frame))
+            return reply
+    except IntegrityError:
+        raise _busy() from None
+
+
+def _check_continuable(reply: Message) -> None:
+    if reply.role != Message.Role.ASSISTANT:
+        raise MessageValidationError("Only a reply of Claude can be continued.", field="message_id")
+    if reply.is_generating:
+        raise _busy()
+    cut = reply.stop_reason in CONTINUABLE_STOP_REASONS or reply.status in CONTINUABLE_STATUSES
+    if not cut or not reply.text.strip():
+        raise MessageValidationError(
+            "This reply is complete: only a reply that was cut short can be continued.",
+            field="message_id",
+        )
 
 
 def _active_leaf_uuid(conversation: Conversation) -> object:
@@ -170,20 +205,31 @@ def _rate_limit(conversation: Conversation) -> None:
 
 
 def _send(
-    *, conversation: Conversation, text: object, client_id: object, edited: Message | None
+    *,
+    conversation: Conversation,
+    text: object,
+    client_id: object,
+    edited: Message | None,
+    prefill: object,
 ) -> SendResult:
     text = message_text_validate(text)
-    client_id = _client_id_validate(client_id)
+    client_id = client_id_validate(client_id)
     if client_id:
         earlier = _send_with_client_id(conversation=conversation, client_id=client_id)
         if earlier is not None:
             return earlier
+    spec, generation = generation_settings_check(conversation)
+    prefill = prefill_validate(prefill, spec=spec, generation=generation)
     _rate_limit(conversation)
     _sweep_orphans(conversation)
     try:
         with transaction.atomic():
             result = _store_turn(
-                conversation=conversation, text=text, client_id=client_id, edited=edited
+                conversation=conversation,
+                text=text,
+                client_id=client_id,
+                edited=edited,
+                prefill=prefill,
             )
     except IntegrityError:
         # Either a concurrent send with the same client_id won, or a generation is running.
@@ -217,7 +263,7 @@ def _check_can_generate(locked: Conversation) -> None:
 
 
 def _store_turn(
-    *, conversation: Conversation, text: str, client_id: str, edited: Message | None
+    *, conversation: Conversation, text: str, client_id: str, edited: Message | None, prefill: str
 ) -> SendResult:
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if client_id:
@@ -237,7 +283,7 @@ def _store_turn(
         client_id=client_id,
     )
     _announce_created(locked, user_message, parent.uuid if parent else None)
-    assistant_message = _start_reply(locked, user_message)
+    assistant_message = _start_reply(locked, user_message, prefill=prefill)
     if not locked.title:
         locked.title = conversation_title_from_text(text)
         locked.save(update_fields=["title"])
@@ -249,14 +295,17 @@ def _store_turn(
     return SendResult(user_message=user_message, assistant_message=assistant_message, created=True)
 
 
-def _start_reply(locked: Conversation, question: Message) -> Message:
-    """A pending reply to `question`, made the active leaf, announced after commit."""
+def _start_reply(locked: Conversation, question: Message, *, prefill: str = "") -> Message:
+    """A pending reply to `question` (starting with `prefill`), made the active leaf,
+    announced after commit."""
     reply = Message.objects.create(
         conversation=locked,
         parent=question,
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
         model=locked.model,
+        text=prefill,
+        prefill_length=len(prefill),
         heartbeat_at=timezone.now(),
     )
     locked.active_leaf = reply

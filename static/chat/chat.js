@@ -1,5 +1,6 @@
-// The conversation page: one WebSocket per tab, following the conversation's stream.
-// Frames are documented in docs/websocket.md. Text is always inserted as text, never as HTML.
+// The conversation page: one WebSocket per tab, following the conversation's stream, plus the
+// REST calls for settings, pins and summaries. Frames are documented in docs/websocket.md.
+// Text is always inserted as text, never as HTML.
 
 const main = document.querySelector("main.conversation[data-conversation-id]");
 
@@ -10,38 +11,79 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
   });
 }
 
+// Why a reply ended, in words; end_turn (a normal end) says nothing.
+const STOP_REASON_WORDS = {
+  max_tokens: "Cut off at the token limit",
+  refusal: "Claude declined to answer",
+  pause_turn: "Paused",
+  model_context_window_exceeded: "Reached the context window",
+};
+// What the server accepts for `continue` (services/messages.py): a reply cut short, with text.
+const CONTINUABLE_STOP_REASONS = new Set(["max_tokens", "pause_turn"]);
+const CONTINUABLE_STATUSES = new Set(["stopped", "interrupted", "error"]);
+const NUMBER_SETTINGS = ["max_tokens", "temperature", "top_p", "top_k", "thinking_budget", "context_budget"];
+const SAMPLING_SETTINGS = ["temperature", "top_p", "top_k"];
+// Every name a settings error may point at (the PATCH body's keys and the parameters' keys).
+const SETTINGS_FIELDS = new Set(["model", "system", ...NUMBER_SETTINGS, "stop_sequences", "thinking", "effort", "cache_ttl"]);
+
+class ApiError extends Error {
+  constructor(message, { status = 0, code = "", fields = {} } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.fields = fields; // field name -> [messages]; "" for those naming no known field
+  }
+}
+
 if (main) startConversation(main);
 
 function startConversation(main) {
   const conversationId = main.dataset.conversationId;
+  const apiBase = `/api/conversations/${conversationId}/`;
   const list = document.getElementById("messages");
   const form = document.getElementById("composer");
   const textarea = document.getElementById("composer-text");
+  const prefillField = document.getElementById("prefill-field");
+  const prefillInput = document.getElementById("prefill-text");
   const sendButton = document.getElementById("send-button");
   const stopButton = document.getElementById("stop-button");
   const errorBox = document.getElementById("composer-error");
   const connectionBox = document.getElementById("connection");
+  const totalsBox = document.getElementById("conversation-totals");
+  const modelLabel = document.getElementById("conversation-model");
   const draftKey = `chatsite:draft:${conversationId}`;
 
-  // message id -> {data, element}
+  // message id -> {data, element, length, thinkingLength, live, summarizing, continuing}; `live`:
+  // frames have added text since the server's copy was last taken.
   const messages = new Map();
-  const pendingSends = new Map(); // client_id -> text, restored into the composer on error
+  const pendingSends = new Map(); // client_id -> {text, prefill}, restored into the composer on error
   let socket = null;
   let retryDelay = 500;
   let closedForGood = false;
   let opened = false;
   let lastResync = 0;
+  let continueShownOn = null; // the entry whose Continue button is visible
+
+  // The conversation's settings as stored, and what is known about the models.
+  const initialSettings = JSON.parse(document.getElementById("conversation-settings").textContent);
+  let stored = { model: initialSettings.model, system: initialSettings.system, parameters: initialSettings.parameters };
+  const models = new Map([[initialSettings.model_info.id, initialSettings.model_info]]);
+  let summaries = [];
+  let summaryBlock = null;
 
   for (const data of JSON.parse(document.getElementById("initial-messages").textContent)) {
     const element = list.querySelector(`[data-message-id="${data.id}"]`);
-    const entry = { data, element, length: codePoints(data.text) };
-    messages.set(data.id, entry);
-    renderDetails(entry);
+    const entry = newEntry(data, element);
+    addParts(entry);
+    render(entry);
   }
   textarea.value = localStorage.getItem(draftKey) || "";
+  const settingsPanel = setUpSettings();
+  updatePrefillField();
   updateComposer();
   scrollToBottom(true);
 
+  // --- the socket ------------------------------------------------------------------------------
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}/ws/conversations/${conversationId}/`);
@@ -72,7 +114,7 @@ function startConversation(main) {
 
   async function refusal() {
     try {
-      const response = await fetch(`/api/conversations/${conversationId}/`, { credentials: "same-origin" });
+      const response = await fetch(apiBase, { credentials: "same-origin" });
       if (response.status === 401 || response.status === 403) return 4401;
       if (response.status === 404) return 4404;
     } catch {
@@ -89,11 +131,22 @@ function startConversation(main) {
     if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "resync" }));
   }
 
-  // Offsets count Unicode code points, as the server does; JS string lengths count UTF-16 units.
-  function codePoints(text) {
-    let count = 0;
-    for (const _ of text) count++;
-    return count;
+  function sendFrame(frame) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      showError("Not connected yet. Try again in a moment.");
+      return false;
+    }
+    socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function restorePendingSend(clientId) {
+    if (!pendingSends.has(clientId)) return;
+    const { text, prefill } = pendingSends.get(clientId);
+    if (!textarea.value) textarea.value = text;
+    if (prefill && !prefillInput.value) prefillInput.value = prefill;
+    pendingSends.delete(clientId);
+    saveDraft();
   }
 
   function handleFrame(frame) {
@@ -106,29 +159,89 @@ function startConversation(main) {
         }
         upsertMessage(frame.message);
         break;
+      case "message.updated": {
+        const entry = messages.get(frame.message.id);
+        if (!entry) {
+          // A change on another branch (e.g. a reply continued from another tab) moved the
+          // active path: show it anew.
+          resync(true);
+          break;
+        }
+        entry.continuing = false;
+        upsertMessage(frame.message, { keepLive: true });
+        break;
+      }
+      case "message.pinned": {
+        const entry = messages.get(frame.message_id);
+        if (entry) {
+          entry.data.is_pinned = frame.is_pinned;
+          renderPin(entry);
+        }
+        break;
+      }
       case "chat.delta":
-        applyDelta(frame);
+        applyStream(frame, "text");
         break;
+      case "chat.thinking":
+        applyStream(frame, "thinking");
+        break;
+      case "chat.status": {
+        const entry = messages.get(frame.message_id);
+        if (entry && frame.status === "summarizing") {
+          entry.summarizing = true;
+          renderDetails(entry);
+        }
+        break;
+      }
       case "chat.done":
-      case "chat.error":
+      case "chat.error": {
+        const entry = messages.get(frame.message.id);
+        if (entry) {
+          entry.summarizing = false;
+          entry.continuing = false;
+        }
         upsertMessage(frame.message);
+        // The reply changed the totals, and may have written a summary first.
+        refreshConversation();
+        loadSummaries();
         break;
+      }
       case "conversation.updated":
         showTitle(frame.conversation.title);
+        // Settings were saved (here or in another tab): take the stored ones.
+        if ("model" in frame.conversation) refreshConversation({ settings: true });
+        break;
+      case "summary.updated":
+        updateSummary(frame.summary);
+        break;
+      case "summary.created":
+        // Older turns were folded (perhaps in the background after a reply): show it now.
+        loadSummaries();
         break;
       case "conversation.state":
         replaceAll(frame.messages);
         break;
       case "error":
         showError(frame.message);
-        if (frame.client_id && pendingSends.has(frame.client_id)) {
-          if (!textarea.value) textarea.value = pendingSends.get(frame.client_id);
-          pendingSends.delete(frame.client_id);
-          saveDraft();
-        }
+        for (const entry of messages.values()) entry.continuing = false;
+        if (frame.client_id) restorePendingSend(frame.client_id);
         break;
     }
     updateComposer();
+  }
+
+  // --- messages --------------------------------------------------------------------------------
+  // Offsets count Unicode code points, as the server does; JS string lengths count UTF-16 units.
+  function codePoints(text) {
+    let count = 0;
+    for (const _ of text) count++;
+    return count;
+  }
+
+  function newEntry(data, element) {
+    const entry = { data, element, length: 0, thinkingLength: 0, live: false, summarizing: false, continuing: false };
+    messages.set(data.id, entry);
+    return entry;
   }
 
   function continuesShownPath(data) {
@@ -136,53 +249,164 @@ function startConversation(main) {
     return data.parent_id === (ids.length ? ids[ids.length - 1] : null);
   }
 
-  function upsertMessage(data) {
+  function lastEntry() {
+    let last = null;
+    for (const entry of messages.values()) last = entry;
+    return last;
+  }
+
+  // The parts the page adds to every message: pin toggle; for replies thinking and Continue.
+  function addParts(entry) {
+    const { element, data } = entry;
+    const head = element.querySelector(".message-head");
+    const pin = document.createElement("button");
+    pin.type = "button";
+    pin.className = "link pin-button";
+    pin.textContent = "Pin";
+    pin.title = "Pinned messages are kept word for word when earlier messages are summarized";
+    pin.addEventListener("click", () => togglePin(entry));
+    head.append(pin);
+    if (data.role !== "assistant") return;
+    const thinking = document.createElement("details");
+    thinking.className = "thinking";
+    thinking.hidden = true;
+    const summary = document.createElement("summary");
+    summary.textContent = "Thinking";
+    const thinkingText = document.createElement("div");
+    thinkingText.className = "thinking-text";
+    thinking.append(summary, thinkingText);
+    element.querySelector(".text").before(thinking);
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    const continueButton = document.createElement("button");
+    continueButton.type = "button";
+    continueButton.className = "continue-button";
+    continueButton.textContent = "Continue";
+    continueButton.hidden = true;
+    continueButton.addEventListener("click", () => continueReply(entry));
+    actions.append(continueButton);
+    element.append(actions);
+  }
+
+  function upsertMessage(data, { keepLive = false } = {}) {
     let entry = messages.get(data.id);
+    if (entry && keepLive) data = keepLiveText(entry, data);
+    else if (entry) entry.live = false;
     if (!entry) {
       const element = document.createElement("article");
       element.className = `message ${data.role}`;
       element.dataset.messageId = data.id;
-      const role = document.createElement("div");
+      const head = document.createElement("div");
+      head.className = "message-head";
+      const role = document.createElement("span");
       role.className = "role";
       role.textContent = data.role === "user" ? "You" : "Claude";
+      head.append(role);
       const text = document.createElement("div");
       text.className = "text";
       const details = document.createElement("div");
       details.className = "details";
-      element.append(role, text, details);
+      element.append(head, text, details);
       list.append(element);
-      entry = { data, element, length: 0 };
-      messages.set(data.id, entry);
+      entry = newEntry(data, element);
+      addParts(entry);
     }
     entry.data = data;
-    entry.length = codePoints(data.text);
-    entry.element.dataset.status = data.status;
-    entry.element.querySelector(".text").textContent = data.text;
-    renderDetails(entry);
+    render(entry);
+    placeSummary();
     scrollToBottom(false);
   }
 
-  function applyDelta(frame) {
+  // A stored `streaming` message (a resync, a pin) may be behind the text that frames brought
+  // this tab since: keep that text (and thinking), so the next frames continue from it. Text
+  // not brought by frames is replaced: a continued reply's stored text may have become shorter.
+  function keepLiveText(entry, data) {
+    let kept = false;
+    if (data.status === "streaming" && entry.live) {
+      data = { ...data };
+      if (entry.length > codePoints(data.text)) {
+        data.text = entry.data.text;
+        kept = true;
+      }
+      if (entry.thinkingLength > codePoints(data.thinking || "")) {
+        data.thinking = entry.data.thinking;
+        kept = true;
+      }
+    }
+    entry.live = kept;
+    return data;
+  }
+
+  function render(entry) {
+    const { data, element } = entry;
+    entry.length = codePoints(data.text);
+    entry.thinkingLength = codePoints(data.thinking || "");
+    element.dataset.status = data.status;
+    renderPin(entry);
+    renderText(entry);
+    const thinking = element.querySelector(".thinking");
+    if (thinking) {
+      thinking.querySelector(".thinking-text").textContent = data.thinking || "";
+      thinking.hidden = !data.thinking;
+    }
+    renderDetails(entry);
+  }
+
+  // The person's prefill is the start of the reply: shown as part of it, marked.
+  function renderText(entry) {
+    const { data, element } = entry;
+    const box = element.querySelector(".text");
+    const prefilled = data.role === "assistant" ? data.prefill_length || 0 : 0;
+    if (!prefilled) {
+      box.textContent = data.text;
+      return;
+    }
+    const chars = Array.from(data.text);
+    const mark = document.createElement("span");
+    mark.className = "prefill";
+    mark.title = "You started the answer with this";
+    mark.textContent = chars.slice(0, prefilled).join("");
+    box.replaceChildren(mark, document.createTextNode(chars.slice(prefilled).join("")));
+  }
+
+  // Reply text (`chat.delta`) and thinking (`chat.thinking`): each its own offsets.
+  function applyStream(frame, kind) {
     const entry = messages.get(frame.message_id);
     if (!entry) return resync(false);
-    const have = entry.length;
-    if (frame.offset > have) {
+    const thinking = kind === "thinking";
+    const have = thinking ? entry.thinkingLength : entry.length;
+    const { offset, text } = frame;
+    if (offset > have) {
       // Frames were lost on the way: the database has everything up to its last save.
       resync(false);
       return;
     }
-    const skip = have - frame.offset;
-    const fresh = skip === 0 ? frame.text : Array.from(frame.text).slice(skip).join("");
+    const skip = have - offset;
+    const fresh = skip === 0 ? text : Array.from(text).slice(skip).join("");
     if (!fresh) return;
-    entry.data.text += fresh;
-    entry.length += codePoints(fresh);
+    const changed = entry.summarizing || entry.data.status !== "streaming";
+    entry.summarizing = false;
+    entry.live = true;
     entry.data.status = "streaming";
     entry.element.dataset.status = "streaming";
-    entry.element.querySelector(".text").append(document.createTextNode(fresh));
+    if (thinking) {
+      entry.data.thinking = (entry.data.thinking || "") + fresh;
+      entry.thinkingLength += codePoints(fresh);
+      const box = entry.element.querySelector(".thinking");
+      box.hidden = false;
+      box.querySelector(".thinking-text").append(document.createTextNode(fresh));
+    } else {
+      entry.data.text += fresh;
+      entry.length += codePoints(fresh);
+      entry.element.querySelector(".text").append(document.createTextNode(fresh));
+    }
+    if (changed) renderDetails(entry);
     scrollToBottom(false);
   }
 
   function replaceAll(all) {
+    // The stored state decides again whether a reply can be continued.
+    for (const entry of messages.values()) entry.continuing = false;
     const keep = new Set(all.map((m) => m.id));
     for (const [id, entry] of messages) {
       if (!keep.has(id)) {
@@ -190,12 +414,18 @@ function startConversation(main) {
         messages.delete(id);
       }
     }
-    for (const data of all) {
-      const entry = messages.get(data.id);
-      // Keep live text that is ahead of the last save; the next frames continue from it.
-      if (entry && data.status === "streaming" && entry.length > codePoints(data.text)) continue;
-      upsertMessage(data);
-    }
+    for (const data of all) upsertMessage(data, { keepLive: true });
+    placeSummary();
+  }
+
+  function renderPin(entry) {
+    const pinned = Boolean(entry.data.is_pinned);
+    entry.element.classList.toggle("pinned", pinned);
+    entry.element.querySelector(".pin-button").setAttribute("aria-pressed", pinned ? "true" : "false");
+  }
+
+  function isRunning(data) {
+    return data.status === "pending" || data.status === "streaming";
   }
 
   function renderDetails(entry) {
@@ -203,45 +433,465 @@ function startConversation(main) {
     const details = element.querySelector(".details");
     const parts = [];
     if (data.role === "assistant") {
-      if (data.status === "pending" || data.status === "streaming") parts.push("Claude is replying…");
+      if (isRunning(data)) {
+        parts.push(entry.summarizing ? "Summarizing earlier messages…" : "Claude is replying…");
+      }
       if (data.status === "stopped") parts.push("Stopped");
       if (data.status === "interrupted") parts.push("Interrupted");
       if (data.status === "error") parts.push(`Error: ${data.error_detail || "the reply failed"}`);
-      if (data.stop_reason && data.stop_reason !== "end_turn") {
-        parts.push(data.stop_reason === "stop_sequence" ? `Stopped at ${JSON.stringify(data.stop_sequence)}` : `Stop reason: ${data.stop_reason}`);
+      if (data.stop_reason === "stop_sequence") parts.push(`Stopped at “${data.stop_sequence}”`);
+      else if (data.stop_reason && data.stop_reason !== "end_turn") {
+        parts.push(STOP_REASON_WORDS[data.stop_reason] || `Stopped (${data.stop_reason})`);
       }
-      const usage = data.usage || {};
-      if (usage.output_tokens != null) parts.push(`${usage.input_tokens} in / ${usage.output_tokens} out tokens`);
+      if (data.continuations) parts.push(data.continuations === 1 ? "Continued once" : `Continued ${data.continuations} times`);
+      const tokens = tokenWords(data.usage || {});
+      if (tokens) parts.push(tokens);
+      if (data.cost_usd != null) parts.push(formatCost(data.cost_usd));
       if (data.duration_ms != null) parts.push(`${(data.duration_ms / 1000).toFixed(1)} s`);
     }
     details.textContent = parts.join(" · ");
   }
 
+  // "1,234 in tokens (1,000 read from cache, 200 written to cache) · 56 out tokens (12 thinking)":
+  // the input counts every prompt token, cached or not.
+  function tokenWords(usage) {
+    if (usage.output_tokens == null) return "";
+    const read = usage.cache_read_input_tokens || 0;
+    const written = usage.cache_creation_input_tokens || 0;
+    const input = (usage.input_tokens || 0) + read + written;
+    const cache = [];
+    if (read) cache.push(`${formatNumber(read)} read from cache`);
+    if (written) cache.push(`${formatNumber(written)} written to cache`);
+    let words = `${formatNumber(input)} in tokens${cache.length ? ` (${cache.join(", ")})` : ""}`;
+    words += ` · ${formatNumber(usage.output_tokens)} out tokens`;
+    if (usage.thinking_tokens) words += ` (${formatNumber(usage.thinking_tokens)} thinking)`;
+    return words;
+  }
+
   function generating() {
     for (const { data } of messages.values()) {
-      if (data.status === "pending" || data.status === "streaming") return data;
+      if (isRunning(data)) return data;
     }
     return null;
+  }
+
+  function canContinue(entry) {
+    const { data } = entry;
+    if (data.role !== "assistant" || entry.continuing || !data.text.trim()) return false;
+    return CONTINUABLE_STOP_REASONS.has(data.stop_reason) || CONTINUABLE_STATUSES.has(data.status);
   }
 
   function updateComposer() {
     const running = generating();
     stopButton.hidden = !running;
     sendButton.hidden = Boolean(running);
+    // Continue: only on the last reply of the shown branch, and not while anything runs.
+    const last = lastEntry();
+    const target = last && !running && canContinue(last) ? last : null;
+    if (continueShownOn && continueShownOn !== target) {
+      continueShownOn.element.querySelector(".continue-button").hidden = true;
+    }
+    if (target) target.element.querySelector(".continue-button").hidden = false;
+    continueShownOn = target;
   }
 
   function send() {
     const text = textarea.value;
     if (!text.trim()) return showError("Type a message first.");
-    if (!socket || socket.readyState !== WebSocket.OPEN) return showError("Not connected yet. Try again in a moment.");
-    const clientId = crypto.randomUUID();
-    pendingSends.set(clientId, text);
-    socket.send(JSON.stringify({ type: "send", text, client_id: clientId }));
+    const frame = { type: "send", text, client_id: crypto.randomUUID() };
+    const prefill = prefillField.hidden ? "" : prefillInput.value;
+    if (prefill) frame.prefill = prefill;
+    if (!sendFrame(frame)) return;
+    pendingSends.set(frame.client_id, { text, prefill });
     textarea.value = "";
+    prefillInput.value = "";
     saveDraft();
     showError("");
   }
 
+  function continueReply(entry) {
+    if (!sendFrame({ type: "continue", message_id: entry.data.id })) return;
+    entry.continuing = true;
+    showError("");
+    updateComposer();
+  }
+
+  async function togglePin(entry) {
+    const pinned = !entry.data.is_pinned;
+    const button = entry.element.querySelector(".pin-button");
+    button.disabled = true;
+    try {
+      const data = await api("PATCH", `${apiBase}messages/${entry.data.id}/`, { is_pinned: pinned });
+      // Only the pin: the rest of a streaming reply's stored copy may be behind this page.
+      entry.data.is_pinned = typeof data?.is_pinned === "boolean" ? data.is_pinned : pinned;
+      renderPin(entry);
+    } catch (error) {
+      showError(`Could not ${pinned ? "pin" : "unpin"} the message: ${error.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // --- summaries -------------------------------------------------------------------------------
+  async function loadSummaries() {
+    try {
+      const data = await api("GET", `${apiBase}summaries/`);
+      summaries = Array.isArray(data) ? data : data?.results || [];
+    } catch {
+      return; // not essential: the page works without them
+    }
+    placeSummary();
+  }
+
+  function updateSummary(changed) {
+    if (!summaries.some((s) => s.id === changed.id)) {
+      loadSummaries();
+      return;
+    }
+    summaries = summaries.map((s) => (s.id === changed.id ? { ...s, ...changed } : s));
+    placeSummary();
+  }
+
+  // The summary that applies to the shown path: the one covering the latest message on it.
+  function applyingSummary() {
+    const order = new Map([...messages.keys()].map((id, index) => [id, index]));
+    let best = null;
+    for (const summary of summaries) {
+      const at = order.get(summary.covers_up_to);
+      if (at !== undefined && (best === null || at >= order.get(best.covers_up_to))) best = summary;
+    }
+    return best;
+  }
+
+  function placeSummary() {
+    const summary = applyingSummary();
+    if (!summary) {
+      summaryBlock?.element.remove();
+      return;
+    }
+    if (!summaryBlock) summaryBlock = createSummaryBlock();
+    const block = summaryBlock;
+    if (block.summary?.id !== summary.id) block.stopEditing();
+    block.summary = summary;
+    if (!block.editing) block.show();
+    const after = messages.get(summary.covers_up_to).element;
+    if (after.nextElementSibling !== block.element) after.after(block.element);
+  }
+
+  function createSummaryBlock() {
+    const element = document.createElement("details");
+    element.className = "summary-block";
+    const title = document.createElement("summary");
+    title.textContent = "Earlier messages summarized";
+    const text = document.createElement("div");
+    text.className = "summary-text";
+    const meta = document.createElement("p");
+    meta.className = "summary-meta";
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.className = "link";
+    edit.textContent = "Edit summary";
+    const editor = document.createElement("form");
+    editor.className = "summary-editor";
+    editor.hidden = true;
+    const label = document.createElement("label");
+    label.htmlFor = "summary-edit-text";
+    label.textContent = "Summary sent to Claude in place of the earlier messages";
+    const field = document.createElement("textarea");
+    field.id = "summary-edit-text";
+    field.rows = 8;
+    const error = document.createElement("p");
+    error.className = "form-errors";
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.textContent = "Save summary";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "link";
+    cancel.textContent = "Cancel";
+    const buttons = document.createElement("p");
+    buttons.className = "summary-buttons";
+    buttons.append(save, " ", cancel);
+    editor.append(label, field, error, buttons);
+    element.append(title, text, meta, edit, editor);
+
+    const block = {
+      element,
+      summary: null,
+      editing: false,
+      show() {
+        const s = block.summary;
+        text.textContent = s.text;
+        const facts = [];
+        if (s.token_count) facts.push(`${formatNumber(s.token_count)} tokens`);
+        if (s.is_edited) facts.push("edited");
+        if (s.cost_usd != null) facts.push(`cost ${formatCost(s.cost_usd)}`);
+        meta.textContent = facts.join(" · ");
+        meta.hidden = !facts.length;
+      },
+      stopEditing() {
+        block.editing = false;
+        editor.hidden = true;
+        text.hidden = edit.hidden = false;
+        error.hidden = true;
+      },
+    };
+    edit.addEventListener("click", () => {
+      block.editing = true;
+      field.value = block.summary.text;
+      editor.hidden = false;
+      text.hidden = edit.hidden = true;
+      field.focus();
+    });
+    cancel.addEventListener("click", () => {
+      block.stopEditing();
+      block.show();
+    });
+    editor.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      save.disabled = true;
+      error.hidden = true;
+      const id = block.summary.id;
+      try {
+        const data = await api("PATCH", `${apiBase}summaries/${id}/`, { text: field.value });
+        const updated = { ...block.summary, text: field.value, is_edited: true, ...(data || {}) };
+        summaries = summaries.map((s) => (s.id === id ? updated : s));
+        block.summary = updated;
+        block.stopEditing();
+        block.show();
+      } catch (failure) {
+        error.textContent = [...Object.values(failure.fields).flat()].join(" ") || failure.message;
+        error.hidden = false;
+      } finally {
+        save.disabled = false;
+      }
+    });
+    return block;
+  }
+
+  // --- the conversation's totals and settings ---------------------------------------------------
+  async function refreshConversation({ settings = false } = {}) {
+    let conversation;
+    try {
+      conversation = await api("GET", apiBase);
+    } catch {
+      return; // the totals stay as they were
+    }
+    showTotals(conversation);
+    if (settings) takeSettings(conversation);
+  }
+
+  // The settings as stored; the form follows unless the person is changing it right now.
+  function takeSettings(conversation) {
+    stored = { model: conversation.model, system: conversation.system, parameters: conversation.parameters || {} };
+    modelLabel.textContent = models.get(stored.model)?.display_name || stored.model;
+    updatePrefillField();
+    if (!settingsPanel.dirty) settingsPanel.fill();
+  }
+
+  function showTotals(conversation) {
+    const parts = [];
+    const cost = conversation?.usage?.cost_usd;
+    if (cost != null) parts.push(`Total ${formatCost(cost)}`);
+    const context = conversation?.context;
+    if (context?.budget && context.tokens != null) {
+      parts.push(`Context ${formatNumber(context.tokens)} / ${formatNumber(context.budget)} tokens`);
+    } else if (context?.budget) {
+      parts.push(`Context budget ${formatNumber(context.budget)} tokens`);
+    }
+    totalsBox.textContent = parts.join(" · ");
+  }
+
+  // The API takes no prefill together with thinking (the server refuses that combination).
+  function updatePrefillField() {
+    prefillField.hidden = !models.get(stored.model)?.accepts_prefill || Boolean(stored.parameters?.thinking);
+  }
+
+  function setUpSettings() {
+    const settingsForm = document.getElementById("settings-form");
+    const generalError = document.getElementById("settings-error");
+    const status = document.getElementById("settings-status");
+    const control = (name) => document.getElementById(`settings-${name}`);
+    const fieldOf = (name) => settingsForm.querySelector(`.field[data-field="${name}"]`);
+    const modelSelect = control("model");
+    const effortSelect = control("effort");
+    const thinkingBox = control("thinking");
+
+    for (const span of settingsForm.querySelectorAll("[data-error-for]")) {
+      span.id = `settings-${span.dataset.errorFor}-error`;
+      control(span.dataset.errorFor).setAttribute("aria-describedby", span.id);
+    }
+
+    function fillModels() {
+      const chosen = modelSelect.value || stored.model;
+      modelSelect.replaceChildren();
+      for (const info of models.values()) {
+        const name = info.display_name || info.id;
+        modelSelect.append(new Option(info.retires_on ? `${name} (retires ${info.retires_on})` : name, info.id));
+      }
+      modelSelect.value = chosen;
+    }
+
+    function fill() {
+      const p = stored.parameters || {};
+      modelSelect.value = stored.model;
+      control("system").value = stored.system || "";
+      for (const name of NUMBER_SETTINGS) control(name).value = p[name] ?? "";
+      control("stop_sequences").value = (p.stop_sequences || []).join("\n");
+      thinkingBox.checked = Boolean(p.thinking);
+      control("cache_ttl").value = p.cache_ttl || "";
+      adapt(p.effort || "");
+    }
+
+    // Show only what the chosen model takes; hidden settings are not sent, so saving clears them.
+    function adapt(wantedEffort = effortSelect.value) {
+      const info = models.get(modelSelect.value);
+      for (const name of SAMPLING_SETTINGS) fieldOf(name).hidden = Boolean(info) && !(info.sampling_parameters || []).includes(name);
+      fieldOf("thinking").hidden = Boolean(info) && !info.thinking;
+      fieldOf("thinking_budget").hidden = fieldOf("thinking").hidden || !thinkingBox.checked;
+      const levels = info?.effort_levels || [];
+      effortSelect.replaceChildren(new Option("Default", ""), ...levels.map((level) => new Option(level, level)));
+      effortSelect.value = levels.includes(wantedEffort) ? wantedEffort : "";
+      fieldOf("effort").hidden = !levels.length;
+    }
+
+    function body() {
+      const parameters = {};
+      const shown = (name) => !fieldOf(name).hidden;
+      for (const name of NUMBER_SETTINGS) {
+        const raw = control(name).value.trim();
+        // Not a number: sent as typed, so the server's message names the problem.
+        if (raw && shown(name)) parameters[name] = Number.isFinite(Number(raw)) ? Number(raw) : raw;
+      }
+      const sequences = control("stop_sequences").value.split(/\r?\n/).filter((line) => line.trim());
+      if (sequences.length) parameters.stop_sequences = sequences;
+      if (shown("thinking") && thinkingBox.checked) parameters.thinking = true;
+      if (shown("effort") && effortSelect.value) parameters.effort = effortSelect.value;
+      if (control("cache_ttl").value) parameters.cache_ttl = control("cache_ttl").value;
+      return { model: modelSelect.value, system: control("system").value, parameters };
+    }
+
+    function clearErrors() {
+      generalError.hidden = true;
+      generalError.textContent = "";
+      for (const span of settingsForm.querySelectorAll("[data-error-for]")) {
+        span.textContent = "";
+        control(span.dataset.errorFor).removeAttribute("aria-invalid");
+      }
+    }
+
+    function showErrors(error) {
+      const unplaced = [];
+      for (const [name, texts] of Object.entries(error.fields)) {
+        const span = name && settingsForm.querySelector(`[data-error-for="${name}"]`);
+        if (span && !fieldOf(name).hidden) {
+          span.textContent = texts.join(" ");
+          control(name).setAttribute("aria-invalid", "true");
+        } else {
+          unplaced.push(...texts);
+        }
+      }
+      const placed = Object.keys(error.fields).length > 0 && unplaced.length === 0;
+      generalError.textContent = `Nothing was saved. ${placed ? "See the setting marked below." : unplaced.join(" ") || error.message}`;
+      generalError.hidden = false;
+    }
+
+    modelSelect.addEventListener("change", () => adapt());
+    thinkingBox.addEventListener("change", () => adapt());
+    settingsForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = settingsForm.querySelector('button[type="submit"]');
+      button.disabled = true;
+      status.textContent = "Saving…";
+      clearErrors();
+      try {
+        const conversation = await api("PATCH", apiBase, body());
+        panel.dirty = false;
+        takeSettings(conversation);
+        showTotals(conversation);
+        status.textContent = "Saved.";
+      } catch (error) {
+        status.textContent = "";
+        showErrors(error);
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    async function loadModels() {
+      let data;
+      try {
+        data = await api("GET", "/api/models/");
+      } catch {
+        return; // the picker keeps the current model only
+      }
+      const listed = Array.isArray(data) ? data : data?.results || [];
+      const current = models.get(stored.model);
+      models.clear();
+      for (const info of listed) models.set(info.id, info);
+      // A model no longer listed stays selectable, with what the page knew of it.
+      if (!models.has(stored.model) && current) models.set(current.id, current);
+      fillModels();
+      adapt();
+      updatePrefillField();
+    }
+
+    const panel = { dirty: false, fill };
+    settingsForm.addEventListener("input", () => {
+      panel.dirty = true;
+      status.textContent = "";
+    });
+    fillModels();
+    fill();
+    loadModels();
+    return panel;
+  }
+
+  // --- REST ------------------------------------------------------------------------------------
+  // Same session as the page; Django's CSRF token rides along on writes.
+  async function api(method, url, payload) {
+    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (payload !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.headers["X-CSRFToken"] = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || "";
+      options.body = JSON.stringify(payload);
+    }
+    let response;
+    try {
+      response = await fetch(url, options);
+    } catch {
+      throw new ApiError("Could not reach the server. Check the connection and try again.");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      // not JSON (e.g. an HTML error page)
+    }
+    if (!response.ok) {
+      const error = data?.error || {};
+      const fields = {};
+      collectFieldErrors(error.fields, "", fields);
+      throw new ApiError(error.message || `The server answered ${response.status}.`, { status: response.status, code: error.code || "", fields });
+    }
+    return data;
+  }
+
+  // Field errors may be flat ({"temperature": [...]}) or nested ({"parameters": {...}}): each
+  // message goes to the nearest name the settings form knows ("" when none).
+  function collectFieldErrors(value, name, into) {
+    if (typeof value === "string") {
+      (into[name] ||= []).push(value);
+    } else if (Array.isArray(value)) {
+      for (const item of value) collectFieldErrors(item, name, into);
+    } else if (value && typeof value === "object") {
+      for (const [key, item] of Object.entries(value)) collectFieldErrors(item, SETTINGS_FIELDS.has(key) ? key : name, into);
+    }
+  }
+
+  // --- small things ----------------------------------------------------------------------------
   function showTitle(title) {
     const shown = title || "New conversation";
     document.getElementById("conversation-title").textContent = shown;
@@ -283,13 +933,24 @@ function startConversation(main) {
   textarea.addEventListener("input", saveDraft);
   stopButton.addEventListener("click", () => {
     const running = generating();
-    if (running && socket?.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "stop", message_id: running.id }));
-    }
+    if (running) sendFrame({ type: "stop", message_id: running.id });
   });
   window.addEventListener("beforeunload", () => {
     closedForGood = true;
   });
 
+  refreshConversation();
+  loadSummaries();
   connect();
+}
+
+function formatNumber(value) {
+  return Number(value).toLocaleString("en-US");
+}
+
+// Decimal strings from the server: four places, enough to see what one reply costs.
+function formatCost(value) {
+  const amount = Number(value);
+  if (amount > 0 && amount < 0.0001) return "<$0.0001";
+  return `$${amount.toFixed(4)}`;
 }

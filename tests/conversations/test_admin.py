@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.test import Client
+from rest_framework.test import APIClient
 
+from conversations.models import Message, Summary
 from tests.factories import ConversationFactory, UserFactory, chain
 
 
@@ -31,3 +35,185 @@ def test_the_admin_is_for_staff_only(logged_in_client):
     response = logged_in_client.get("/admin/conversations/conversation/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+# --- the request inspector ----------------------------------------------------------------------
+HOSTILE = '<script>alert("pwned")</script> & <b>bold</b>'
+
+
+def sent_reply(api: APIClient, conversation, text: str) -> Message:
+    response = api.post(
+        f"/api/conversations/{conversation.uuid}/messages/", {"content": text}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return Message.objects.get(uuid=response.json()["id"])
+
+
+def message_page(client: Client, message: Message) -> str:
+    response = client.get(f"/admin/conversations/message/{message.pk}/change/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_request_inspector_shows_the_stored_request_escaped(
+    staff_client, api, conversation, simulator
+):
+    reply = sent_reply(api, conversation, HOSTILE)
+    page = message_page(staff_client, reply)
+
+    inspector = page[page.index("Requests sent") :]
+    inspector = inspector[inspector.index("<pre") : inspector.index("</pre>")]
+    # Pretty-printed, one key a line (in any order: PostgreSQL's jsonb sorts them), every
+    # character of the body escaped.
+    assert "\n    &quot;max_tokens&quot;: 1024" in inspector
+    assert "\n    &quot;model&quot;: &quot;claude-sonnet-4-6&quot;" in inspector
+    assert "&lt;script&gt;alert(\\&quot;pwned\\&quot;)&lt;/script&gt; &amp; &lt;b&gt;" in inspector
+    assert "<script>alert(" not in page
+    assert "<b>bold</b>" not in page
+
+
+@pytest.mark.django_db
+def test_the_message_page_shows_usage_cost_and_the_summary_the_request_stood_on(
+    staff_client, api, conversation, simulator
+):
+    reply = sent_reply(api, conversation, "hello")
+    summary = Summary.objects.create(
+        conversation=conversation, covers_up_to=reply.parent, text="<i>earlier</i>"
+    )
+    reply.summary = summary
+    reply.thinking = "Let me <think>"
+    reply.save()
+    page = message_page(staff_client, reply)
+    assert f"${reply.cost_usd}" in page
+    assert f"/admin/conversations/summary/{summary.pk}/change/" in page
+    assert "Let me &lt;think&gt;" in page
+    for value in (reply.input_tokens, reply.output_tokens, reply.context_tokens):
+        assert f">{value}<" in page
+
+
+@pytest.mark.django_db
+def test_a_message_without_requests_shows_an_empty_inspector(staff_client, conversation):
+    (question,) = chain(conversation, ("user", "q"))
+    assert "Requests sent" in message_page(staff_client, question)
+
+
+@pytest.mark.django_db
+def test_staff_pin_a_message_from_its_page(staff_client, conversation):
+    (question,) = chain(conversation, ("user", "q"))
+    url = f"/admin/conversations/message/{question.pk}/change/"
+    response = staff_client.post(url, form_data(staff_client.get(url), is_pinned="on"))
+    assert response.status_code == 302, response.context and response.context["errors"]
+    question.refresh_from_db()
+    assert question.is_pinned
+    assert question.text == "q"
+
+
+@pytest.mark.django_db
+def test_messages_are_filtered_by_status_and_stop_reason(staff_client, conversation):
+    chain(conversation, ("user", "q"), ("assistant", "cut"), stop_reason="max_tokens")
+    chain(conversation, ("assistant", "failed"), status="error")
+    listing = staff_client.get("/admin/conversations/message/?stop_reason=max_tokens")
+    assert listing.status_code == 200
+    assert b"assistant: cut" in listing.content
+    assert b"assistant: failed" not in listing.content
+    listing = staff_client.get("/admin/conversations/message/?status__exact=error")
+    assert b"assistant: failed" in listing.content
+    assert b"assistant: cut" not in listing.content
+
+
+# --- summaries ----------------------------------------------------------------------------------
+def summary_of(conversation) -> Summary:
+    _, answer = chain(conversation, ("user", "q"), ("assistant", "a"))
+    return Summary.objects.create(
+        conversation=conversation,
+        covers_up_to=answer,
+        text="They asked q.",
+        cost_usd=Decimal("0.000420"),
+    )
+
+
+@pytest.mark.django_db
+def test_the_summary_list_links_the_message_it_covers_and_shows_the_cost(
+    staff_client, conversation
+):
+    summary = summary_of(conversation)
+    listing = staff_client.get("/admin/conversations/summary/")
+    assert listing.status_code == 200
+    assert f"/admin/conversations/message/{summary.covers_up_to_id}/change/".encode() in (
+        listing.content
+    )
+    assert b"$0.000420" in listing.content
+
+
+@pytest.mark.django_db
+def test_editing_a_summary_in_the_admin_marks_it_edited(staff_client, conversation):
+    summary = summary_of(conversation)
+    url = f"/admin/conversations/summary/{summary.pk}/change/"
+    assert staff_client.get(url).status_code == 200
+    response = staff_client.post(url, {"text": "They asked <q>."})
+    assert response.status_code == 302
+    summary.refresh_from_db()
+    assert (summary.text, summary.is_edited) == ("They asked <q>.", True)
+
+
+@pytest.mark.django_db
+def test_a_summary_cannot_be_emptied_in_the_admin(staff_client, conversation, settings):
+    summary = summary_of(conversation)
+    url = f"/admin/conversations/summary/{summary.pk}/change/"
+    assert staff_client.post(url, {"text": "   "}).status_code == 200  # the form, with its error
+    settings.CHATSITE_MAX_MESSAGE_CHARS = 10
+    assert staff_client.post(url, {"text": "x" * 11}).status_code == 200
+    summary.refresh_from_db()
+    assert (summary.text, summary.is_edited) == ("They asked q.", False)
+
+
+# --- the conversation page ----------------------------------------------------------------------
+@pytest.mark.django_db
+def test_the_conversation_page_shows_the_total_cost_and_its_summaries(
+    staff_client, api, conversation, simulator
+):
+    first = sent_reply(api, conversation, "one")
+    second = sent_reply(api, conversation, "two")
+    summary = summary_of(conversation)
+    page = staff_client.get(f"/admin/conversations/conversation/{conversation.pk}/change/")
+    assert page.status_code == 200
+    total = first.cost_usd + second.cost_usd + summary.cost_usd
+    assert f"${total}" in page.content.decode()
+    assert b"They asked q." in page.content
+
+
+@pytest.mark.django_db
+def test_a_summary_edited_inline_on_the_conversation_page_is_marked_edited(
+    staff_client, conversation
+):
+    summary = summary_of(conversation)
+    url = f"/admin/conversations/conversation/{conversation.pk}/change/"
+    data = form_data(staff_client.get(url))
+    text_key = next(key for key, value in data.items() if value == "They asked q.")
+    data[text_key] = "Rewritten by staff."
+    response = staff_client.post(url, data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    summary.refresh_from_db()
+    assert (summary.text, summary.is_edited) == ("Rewritten by staff.", True)
+    assert conversation.messages.get(role="user").text == "q"  # the other inline kept as it was
+
+
+def form_data(response, **changes: str) -> dict[str, object]:
+    """The POST an admin change page would send unchanged (plus `changes`)."""
+    data: dict[str, object] = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        management = formset.management_form
+        data.update({management.add_prefix(k): v for k, v in management.initial.items()})
+        forms.extend(formset.forms)
+    for form in forms:
+        for name, field in form.fields.items():
+            value = field.prepare_value(form[name].value())
+            if value is True:
+                data[form.add_prefix(name)] = "on"
+            elif value not in (None, False):
+                data[form.add_prefix(name)] = value
+    data.update(changes)
+    return data

@@ -8,13 +8,14 @@ import pytest
 
 from conversations.models import Message
 from conversations.services.history import conversation_path
+from conversations.services.message_rules import MessageValidationError
 from conversations.services.messages import (
-    MessageValidationError,
     message_edit,
     message_regenerate,
 )
-from tests.conversations.test_consumers import TIMEOUT, communicator, receive, receive_until_done
+from tests.conversations.sockets import TIMEOUT, communicator, receive, receive_until_done
 from tests.factories import chain
+from tests.sent import sent_turns
 
 
 @pytest.mark.django_db
@@ -96,7 +97,7 @@ async def test_regenerate_over_the_socket_sends_the_history_without_the_old_repl
     second = (await receive_until_done(ws))[-1]["message"]
     assert second["status"] == "complete"
     assert second["id"] != first["id"]
-    assert simulator.requests[-1]["messages"] == [{"role": "user", "content": "tell me"}]
+    assert sent_turns(simulator.requests[-1]) == [("user", "tell me")]
     await ws.disconnect()
 
 
@@ -111,14 +112,7 @@ async def test_edit_over_the_socket_answers_the_new_text(conversation, cookie, s
     await ws.send_to(text_data=json.dumps(frame))
     reply = (await receive_until_done(ws))[-1]["message"]
     assert "You said: “typo here”" in reply["text"]
-    assert simulator.requests[-1]["messages"] == [{"role": "user", "content": "typo here"}]
+    assert sent_turns(simulator.requests[-1]) == [("user", "typo here")]
     await ws.send_to(text_data=json.dumps({"type": "edit", "message_id": "nope", "text": "x"}))
     assert (await receive(ws))["code"] == "invalid"
     await ws.disconnect()
-
-
-@pytest.fixture
-def cookie(user) -> str:
-    from tests.conversations.test_consumers import session_cookie
-
-    return session_cookie(user)

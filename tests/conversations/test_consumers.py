@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -13,45 +12,16 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from chatsite.asgi import application
 from conversations.models import Message
+from tests.conversations.sockets import (
+    TIMEOUT,
+    communicator,
+    receive,
+    receive_until_done,
+)
 from tests.factories import ConversationFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-TIMEOUT = 10
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-def communicator(
-    conversation, *, cookie: str | None, origin: str | None = "http://localhost"
-) -> WebsocketCommunicator:
-    headers = [(b"host", b"localhost")]
-    if origin is not None:
-        headers.append((b"origin", origin.encode()))
-    if cookie is not None:
-        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-    return WebsocketCommunicator(
-        application, f"/ws/conversations/{conversation.uuid}/", headers=headers
-    )
-
-
-async def receive(ws: WebsocketCommunicator) -> dict[str, Any]:
-    return json.loads(await ws.receive_from(timeout=TIMEOUT))
-
-
-async def receive_until_done(ws: WebsocketCommunicator) -> list[dict[str, Any]]:
-    frames = []
-    while True:
-        frame = await receive(ws)
-        frames.append(frame)
-        if frame["type"] in ("chat.done", "chat.error"):
-            return frames
 
 
 async def start_long_reply(conversation, cookie: str) -> WebsocketCommunicator:
@@ -63,11 +33,6 @@ async def start_long_reply(conversation, cookie: str) -> WebsocketCommunicator:
     await receive(ws), await receive(ws)
     assert (await receive(ws))["type"] == "chat.delta"
     return ws
-
-
-@pytest.fixture
-def cookie(user) -> str:
-    return session_cookie(user)
 
 
 async def test_an_anonymous_socket_is_refused(conversation):

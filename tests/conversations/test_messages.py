@@ -3,9 +3,8 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Message
+from conversations.services.message_rules import ConversationBusyError, MessageValidationError
 from conversations.services.messages import (
-    ConversationBusyError,
-    MessageValidationError,
     message_send,
 )
 

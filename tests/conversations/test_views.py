@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from tests.factories import ConversationFactory, chain
 
 
@@ -56,6 +56,7 @@ def test_delete_removes_the_conversation_and_its_messages(logged_in_client, user
     response = logged_in_client.post(f"/c/{conversation.uuid}/delete/")
     assert response.status_code == 302
     assert not Conversation.objects.exists()
+    assert not Message.objects.exists()
 
 
 @pytest.mark.django_db

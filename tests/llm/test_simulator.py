@@ -151,10 +151,9 @@ async def test_reply_shows_turns_system_images_and_tokens(
 
     match = REPLY_RE.match(text_of(message))
     assert match is not None, text_of(message)
-    chars = (
-        len("Be brief.") + len("Hello there") + len("Hi! How can I help?") + len("What is this?")
-    )
-    expected_tokens = math.ceil(chars / 3.5) + 3 * 3 + 2 * 3  # text, role overhead, 56x84 image
+    texts = ("Be brief.", "Hello there", "Hi! How can I help?", "What is this?")
+    text_tokens = sum(math.ceil(len(text) / 3.5) for text in texts)  # counted per block
+    expected_tokens = text_tokens + 3 * 3 + 2 * 3  # text, role overhead, 56x84 image
     assert match.groupdict() == {
         "n": "3",
         "u": "2",
@@ -601,6 +600,7 @@ async def test_sse_wire_format(sim: Simulator) -> None:
         "output_tokens": 1,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
     }
     assert (start["content"], start["stop_reason"], start["stop_sequence"]) == ([], None, None)
 

@@ -1,8 +1,8 @@
 """Carry the simulator core over the wire: an httpx2 transport (in process) and an ASGI app.
 
 Both stream SSE bodies incrementally and close the body as soon as the consumer goes away, so
-the simulator can count the abort and stop producing. This module imports the core only for
-type checking: `simulator.py` re-exports these adapters, and a runtime import back would cycle.
+the simulator can count the abort and stop producing. Both pass the Content-Type header on
+untouched: the Files API needs the multipart boundary in it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 if TYPE_CHECKING:
-    from conversations.llm.simulator import Simulator
+    from conversations.llm.simulator.core import Simulator
 
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
