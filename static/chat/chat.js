@@ -63,6 +63,9 @@ function startConversation(main) {
   let opened = false;
   let lastResync = 0;
   let continueShownOn = null; // the entry whose Continue button is visible
+  // Frames given while the socket is (re)connecting: sent, in order, once it opens. Safe to
+  // send late because every send carries a client_id the server deduplicates on.
+  const outbox = [];
 
   // The conversation's settings as stored, and what is known about the models.
   const initialSettings = JSON.parse(document.getElementById("conversation-settings").textContent);
@@ -93,6 +96,7 @@ function startConversation(main) {
       showConnection("");
       // Whatever happened while we were away is in the database: start from it.
       resync(true);
+      while (outbox.length) socket.send(JSON.stringify(outbox.shift()));
     });
     socket.addEventListener("message", (event) => handleFrame(JSON.parse(event.data)));
     socket.addEventListener("close", async (event) => {
@@ -103,6 +107,7 @@ function startConversation(main) {
       const reason = event.code === 4401 || event.code === 4404 ? event.code : wasOpen ? null : await refusal();
       if (reason) {
         closedForGood = true;
+        restoreUnsent();
         showConnection(reason === 4401 ? "Your session has ended. Reload the page to log in again." : "This conversation no longer exists.");
         return;
       }
@@ -132,12 +137,20 @@ function startConversation(main) {
   }
 
   function sendFrame(frame) {
-    if (!socket || socket.readyState !== WebSocket.OPEN) {
-      showError("Not connected yet. Try again in a moment.");
+    if (closedForGood) {
+      showError("Not connected: reload the page.");
       return false;
     }
-    socket.send(JSON.stringify(frame));
+    if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+    else outbox.push(frame);
     return true;
+  }
+
+  // The socket will not come back: what was typed but never sent goes back into the composer.
+  function restoreUnsent() {
+    for (const frame of outbox.splice(0)) {
+      if (frame.client_id) restorePendingSend(frame.client_id);
+    }
   }
 
   function restorePendingSend(clientId) {

@@ -140,6 +140,39 @@ def test_text_beyond_the_basic_plane_streams_intact(asgi_server, browser, user, 
     assert "😀😀 𓀀𓀁 CJK 𠀀𠀁" in shown
 
 
+def test_a_message_sent_while_the_socket_reconnects_goes_out_once_it_is_back(
+    asgi_server, browser, user
+):
+    conversation = Conversation.objects.create(owner=user, model="claude-sonnet-4-6")
+    context = browser.new_context()
+    context.add_cookies(_session_cookie(user, asgi_server))
+    attempts: list[str] = []
+    server_back = False
+
+    def route(socket):
+        attempts.append(socket.url)
+        if server_back:
+            socket.connect_to_server()
+        else:
+            socket.close(code=4000, reason="the server is away")
+
+    context.route_web_socket("**/ws/conversations/**", route)
+    page = context.new_page()
+    page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
+    page.get_by_text("Reconnecting").wait_for()
+    page.get_by_label("Message").fill("sent while away")
+    page.get_by_label("Message").press("Enter")
+
+    # Taken from the composer, waiting for the socket rather than lost.
+    assert page.get_by_label("Message").input_value() == ""
+    assert not Message.objects.filter(conversation=conversation).exists()
+    server_back = True
+    reply = page.locator(".message.assistant").last
+    reply.locator(".details", has_text="out tokens").wait_for(timeout=20_000)
+    assert [m.text for m in Message.objects.filter(role="user")] == ["sent while away"]
+    assert len(attempts) >= 2
+
+
 def test_a_tab_learns_that_its_session_ended(asgi_server, browser, user):
     page = open_new_conversation(browser, asgi_server, user)
     page.wait_for_function("() => document.getElementById('connection').hidden")
