@@ -301,3 +301,24 @@ CHATSITE_SUMMARY_MODEL: str = env.str("CHATSITE_SUMMARY_MODEL", default="claude-
 CHATSITE_CACHE_TTL: str = env.str("CHATSITE_CACHE_TTL", default="5m")
 # How long the model list from `GET /v1/models` is kept before asking again.
 CHATSITE_MODELS_CACHE_SECONDS: int = env.int("CHATSITE_MODELS_CACHE_SECONDS", default=3600)
+
+# Image attachments. Uploads are decoded in a child process bounded in time and memory; the
+# pixel limits stop decompression bombs (one huge frame) and frame bombs (many frames).
+CHATSITE_UPLOAD_MAX_BYTES: int = env.int("CHATSITE_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+CHATSITE_IMAGE_MAX_PIXELS: int = env.int("CHATSITE_IMAGE_MAX_PIXELS", default=50_000_000)
+CHATSITE_IMAGE_MAX_TOTAL_PIXELS: int = env.int(
+    "CHATSITE_IMAGE_MAX_TOTAL_PIXELS", default=200_000_000
+)
+CHATSITE_IMAGE_TIMEOUT_SECONDS: float = env.float("CHATSITE_IMAGE_TIMEOUT_SECONDS", default=15.0)
+CHATSITE_IMAGE_MEMORY_BYTES: int = env.int("CHATSITE_IMAGE_MEMORY_BYTES", default=1024**3)
+CHATSITE_UPLOAD_RATE_LIMIT: str = env.str("CHATSITE_UPLOAD_RATE_LIMIT", default="60/minute")
+# At most this many images wait, unsent, per person (uploaded but not yet part of a message).
+CHATSITE_MAX_UNSENT_ATTACHMENTS: int = env.int("CHATSITE_MAX_UNSENT_ATTACHMENTS", default=40)
+# The Files API: each image uploaded once, then referenced by id. Only api.anthropic.com is known
+# to offer it, so it is on by default only there (and in the offline simulator, which has it).
+CHATSITE_FILES_API: bool = env.bool(
+    "CHATSITE_FILES_API",
+    default=not ANTHROPIC_BASE_URL or "api.anthropic.com" in ANTHROPIC_BASE_URL,
+)
+# Images by https URL, passed to Claude as `source.type = url` (the server never fetches them).
+CHATSITE_IMAGE_URLS: bool = env.bool("CHATSITE_IMAGE_URLS", default=False)

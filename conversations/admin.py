@@ -6,6 +6,7 @@ Edits that have a service (a summary's text, which marks it edited) go through i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -14,7 +15,7 @@ from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from conversations.models import Attachment, Conversation, Message, Summary
@@ -36,6 +37,34 @@ def _pre(text: str) -> SafeString | str:
     if not text:
         return EMPTY
     return format_html('<pre class="chatsite-pre">{}</pre>', text)
+
+
+def _thumbnails(attachments: Iterable[Attachment]) -> SafeString | str:
+    """Thumbnails linking to the full images (served by the owner-or-staff view); links for
+    images by URL, which the admin never loads."""
+    items = []
+    for attachment in attachments:
+        if attachment.source_url:
+            items.append(
+                format_html(
+                    '<a href="{}" rel="noopener noreferrer">{}</a>',
+                    attachment.source_url,
+                    attachment.source_url,
+                )
+            )
+            continue
+        full = reverse("attachment", args=[attachment.uuid])
+        thumbnail = reverse("attachment-thumbnail", args=[attachment.uuid])
+        items.append(
+            format_html(
+                '<a href="{}" target="_blank" rel="noopener">'
+                '<img src="{}" alt="{}" class="chatsite-thumbnail"></a>',
+                full,
+                thumbnail,
+                attachment.original_name,
+            )
+        )
+    return format_html_join("", "{}", ((item,) for item in items)) if items else EMPTY
 
 
 def _cost(value: object) -> str:
@@ -192,6 +221,8 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         "api_request_id",
         "error_type",
         "error_detail",
+        "images",
+        "notice",
         "started_at",
         "first_token_at",
         "finished_at",
@@ -202,7 +233,19 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     fieldsets = [
         (
             None,
-            {"fields": ["uuid", "conversation", "parent", "role", "status", "is_pinned", "text"]},
+            {
+                "fields": [
+                    "uuid",
+                    "conversation",
+                    "parent",
+                    "role",
+                    "status",
+                    "is_pinned",
+                    "text",
+                    "images",
+                    "notice",
+                ]
+            },
         ),
         (
             "Reply",
@@ -256,6 +299,10 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
         return super().get_queryset(request).select_related("summary")
 
+    @admin.display(description="images")
+    def images(self, obj: Message) -> SafeString | str:
+        return _thumbnails(obj.attachments.all())
+
     @admin.display(description="cost")
     def cost(self, obj: Message) -> str:
         return _cost(obj.cost_usd)
@@ -278,8 +325,25 @@ class MessageAdmin(admin.ModelAdmin[Message]):
 
 @admin.register(Attachment)
 class AttachmentAdmin(admin.ModelAdmin[Attachment]):
-    list_display = ["__str__", "owner", "media_type", "width", "height", "byte_size"]
-    raw_id_fields = ["owner", "message"]
+    class Media:
+        css = {"all": ["chat/admin.css"]}
+
+    list_display = [
+        "thumbnail_image",
+        "__str__",
+        "owner",
+        "media_type",
+        "width",
+        "height",
+        "byte_size",
+    ]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner", "conversation", "message"]
+    readonly_fields = ["thumbnail_image"]
+
+    @admin.display(description="image")
+    def thumbnail_image(self, obj: Attachment) -> SafeString | str:
+        return _thumbnails([obj])
 
 
 # --- summaries ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from conversations.frames import (
     message_data,
     path_data,
 )
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get_for_user
 from conversations.services.cancellation import generation_request_stop
 from conversations.services.generation import generation_start
@@ -115,6 +115,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             conversation=conversation,
             text=frame.get("text"),
             prefill=frame.get("prefill", ""),
+            attachments=frame.get("attachments"),
         )
         if result is None:
             return
@@ -122,9 +123,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             generation_start(reply=result.assistant_message)
         else:
             # A repeated client_id: the turn exists; show it to the sender, start nothing.
-            for message in (result.user_message, result.assistant_message):
-                parent_uuid = message.parent.uuid if message.parent else None
-                data = message_data(message, parent_uuid=parent_uuid)
+            turn = (result.user_message, result.assistant_message)
+            for data in await database_sync_to_async(_turn_data)(turn):
                 await self.send(text_data=json.dumps({"type": "message.created", "message": data}))
 
     async def on_edit(self, frame: dict[str, Any], conversation: Conversation) -> None:
@@ -241,3 +241,11 @@ def _access(user: Any, session: Any, conversation_uuid: str) -> Conversation | i
 
 def _path_data(conversation: Conversation) -> list[MessageData]:
     return path_data(conversation_path(conversation=conversation))
+
+
+def _turn_data(messages: tuple[Message, ...]) -> list[MessageData]:
+    # Sync: a user message's attachments are read from the database.
+    return [
+        message_data(message, parent_uuid=message.parent.uuid if message.parent else None)
+        for message in messages
+    ]

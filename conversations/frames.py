@@ -6,10 +6,14 @@ relay them without reshaping.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, NotRequired, TypedDict
 
+from django.db.models import prefetch_related_objects
+from django.urls import reverse
+
 from conversations.llm.models import ModelSpec
-from conversations.models import Message, Summary
+from conversations.models import Attachment, Message, Summary
 
 
 class Usage(TypedDict):
@@ -22,6 +26,18 @@ class Usage(TypedDict):
     thinking_tokens: int | None
     # The whole prompt of the latest call: the conversation's exact context size at that turn.
     context_tokens: int | None
+
+
+class AttachmentData(TypedDict):
+    id: str
+    name: str
+    # Empty for an image by URL (then `url` is that address and there is no thumbnail).
+    media_type: str
+    width: int
+    height: int
+    token_estimate: int
+    url: str
+    thumbnail_url: str | None
 
 
 class MessageData(TypedDict):
@@ -45,6 +61,10 @@ class MessageData(TypedDict):
     time_to_first_token_ms: int | None
     duration_ms: int | None
     created_at: str
+    # The person's images (user messages), in the order they were attached.
+    attachments: list[AttachmentData]
+    # Something the person should know about how the reply was made (e.g. images left out).
+    notice: str
 
 
 # --- server -> client --------------------------------------------------------------------------
@@ -156,8 +176,11 @@ class ErrorFrame(TypedDict):
 # --- client -> server --------------------------------------------------------------------------
 class SendFrame(TypedDict):
     type: Literal["send"]
+    # May be blank when the message has attachments.
     text: str
     client_id: NotRequired[str]
+    # Ids of the person's uploads in this conversation (POST .../attachments/), at most 20.
+    attachments: NotRequired[list[str]]
     # The beginning of Claude's answer (models that accept a prefill).
     prefill: NotRequired[str]
 
@@ -225,11 +248,41 @@ def message_data(message: Message, *, parent_uuid: object = None) -> MessageData
         "time_to_first_token_ms": message.time_to_first_token_ms,
         "duration_ms": message.duration_ms,
         "created_at": message.created_at.isoformat() if message.created_at else "",
+        "attachments": _attachments_of(message),
+        "notice": message.notice,
     }
 
 
-def path_data(path: list[Message]) -> list[MessageData]:
-    """Frame data for a path from `conversation_path`, parents resolved without queries."""
+def _attachments_of(message: Message) -> list[AttachmentData]:
+    # Only the person's messages carry images; `.all()` is free when prefetched (path_data).
+    if message.role != Message.Role.USER or message.pk is None:
+        return []
+    return [attachment_data(a) for a in message.attachments.all()]
+
+
+def attachment_data(attachment: Attachment) -> AttachmentData:
+    key = str(attachment.uuid)
+    if attachment.source_url:
+        url, thumbnail_url = attachment.source_url, None
+    else:
+        url = reverse("attachment", args=[key])
+        thumbnail_url = reverse("attachment-thumbnail", args=[key])
+    return {
+        "id": key,
+        "name": attachment.original_name,
+        "media_type": attachment.media_type,
+        "width": attachment.width,
+        "height": attachment.height,
+        "token_estimate": attachment.token_estimate,
+        "url": url,
+        "thumbnail_url": thumbnail_url,
+    }
+
+
+def path_data(path: Sequence[Message]) -> list[MessageData]:
+    """Frame data for a path from `conversation_path`: parents resolved without queries, the
+    attachments of all its messages in one."""
+    prefetch_related_objects(list(path), "attachments")
     uuid_by_id = {m.id: m.uuid for m in path}
     return [message_data(m, parent_uuid=uuid_by_id.get(m.parent_id or 0)) for m in path]
 

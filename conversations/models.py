@@ -116,6 +116,8 @@ class Message(models.Model):
     api_requests = models.JSONField(default=list, blank=True)
     error_type = models.CharField(max_length=60, blank=True)
     error_detail = models.TextField(blank=True)
+    # Something the person should know about how this reply was made (e.g. images left out).
+    notice = models.CharField(max_length=500, blank=True)
 
     # Timings of the generation, for the details line and the logs.
     started_at = models.DateTimeField(null=True, blank=True)
@@ -176,15 +178,26 @@ def attachment_path(instance: Attachment, filename: str) -> str:
 
 
 class Attachment(models.Model):
+    """An image a person attached, stored only as our own re-encode (never the uploaded bytes).
+
+    Two sizes, because models differ in the largest image they use: `file` has a long edge of
+    at most 2576 px (high-res models), `standard_file` at most 1568 px and is empty when `file`
+    already fits. Each size has its own Files API id once uploaded there.
+    """
+
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
+    # The conversation it was uploaded into (null only for rows older than that field).
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
     )
     # Null until the message it was uploaded for is sent.
     message = models.ForeignKey(
         Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
     )
-    file = models.FileField(upload_to=attachment_path)
+    file = models.FileField(upload_to=attachment_path, blank=True)
     original_name = models.CharField(max_length=255, blank=True)
     media_type = models.CharField(max_length=50)
     width = models.PositiveIntegerField(default=0)
@@ -193,7 +206,19 @@ class Attachment(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     token_estimate = models.PositiveIntegerField(default=0)
     files_api_id = models.CharField(max_length=100, blank=True)
+    standard_file = models.FileField(upload_to=attachment_path, blank=True)
+    standard_media_type = models.CharField(max_length=50, blank=True)
+    standard_width = models.PositiveIntegerField(default=0)
+    standard_height = models.PositiveIntegerField(default=0)
+    standard_byte_size = models.PositiveIntegerField(default=0)
+    standard_files_api_id = models.CharField(max_length=100, blank=True)
+    thumbnail = models.FileField(upload_to=attachment_path, blank=True)
+    # An image by https URL instead of a file (only when CHATSITE_IMAGE_URLS allows it).
+    source_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
         return self.original_name or str(self.uuid)

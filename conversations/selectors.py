@@ -9,7 +9,7 @@ from typing import TypedDict
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet, Sum
 
-from conversations.models import Conversation, Message, Summary
+from conversations.models import Attachment, Conversation, Message, Summary
 from conversations.services.context import COST_QUANTUM
 from conversations.services.history import conversation_path
 from conversations.services.parameters import SettingsError, conversation_settings
@@ -46,6 +46,20 @@ def conversation_get_for_user(
     except ValueError:
         raise Conversation.DoesNotExist from None
     return Conversation.objects.select_related("owner").get(uuid=key, owner=user)
+
+
+def attachment_get_for_user(
+    *, user: User | AnonymousUser, attachment_uuid: uuid.UUID | str
+) -> Attachment:
+    """An image its owner uploaded (staff may see any: they inspect histories in the admin);
+    Attachment.DoesNotExist for anyone else, indistinguishable from a missing one."""
+    if not user.is_authenticated:
+        raise Attachment.DoesNotExist
+    key = _uuid_or_missing(attachment_uuid, Attachment.DoesNotExist)
+    attachments = (
+        Attachment.objects.all() if user.is_staff else Attachment.objects.filter(owner=user)
+    )
+    return attachments.get(uuid=key)
 
 
 def message_get_for_conversation(

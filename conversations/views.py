@@ -5,12 +5,18 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.frames import model_data, path_data
 from conversations.llm.catalog import model_resolve
-from conversations.models import Conversation
-from conversations.selectors import conversation_get_for_user, conversation_list_for_user
+from conversations.models import Attachment, Conversation
+from conversations.selectors import (
+    attachment_get_for_user,
+    conversation_get_for_user,
+    conversation_list_for_user,
+)
+from conversations.services.attachments import EXTENSIONS
 from conversations.services.conversations import conversation_create, conversation_delete
 from conversations.services.history import conversation_path
 from conversations.services.sweeper import generations_sweep_stale
@@ -71,3 +77,54 @@ def conversation_new(request: HttpRequest) -> HttpResponse:
 def conversation_remove(request: HttpRequest, conversation_uuid: str) -> HttpResponse:
     conversation_delete(conversation=_conversation_or_404(request, conversation_uuid))
     return redirect("home")
+
+
+# Served images can never run anything, be sniffed as another type or be framed.
+IMAGE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, max-age=31536000, immutable",
+}
+
+
+@login_required
+@require_GET
+def attachment_image(request: HttpRequest, attachment_uuid: str) -> HttpResponse:
+    return _image_response(request, attachment_uuid, thumbnail=False)
+
+
+@login_required
+@require_GET
+def attachment_thumbnail(request: HttpRequest, attachment_uuid: str) -> HttpResponse:
+    return _image_response(request, attachment_uuid, thumbnail=True)
+
+
+def _image_response(request: HttpRequest, attachment_uuid: str, *, thumbnail: bool) -> HttpResponse:
+    try:
+        attachment = attachment_get_for_user(user=request.user, attachment_uuid=attachment_uuid)
+    except Attachment.DoesNotExist:
+        raise Http404("No such image.") from None
+    stored = attachment.thumbnail if thumbnail else attachment.file
+    if not stored:
+        raise Http404("No such image.")  # an image by URL: we hold no bytes
+    with stored.open("rb") as source:
+        data = source.read()
+    media_type = _media_type_of(data) if thumbnail else attachment.media_type
+    response = HttpResponse(data, content_type=media_type)
+    for header, value in IMAGE_HEADERS.items():
+        response[header] = value
+    stem = attachment.original_name.rsplit(".", 1)[0] or "image"
+    disposition = content_disposition_header(
+        as_attachment=False, filename=stem + EXTENSIONS.get(media_type, "")
+    )
+    response.headers["Content-Disposition"] = disposition or "inline"
+    return response
+
+
+def _media_type_of(data: bytes) -> str:
+    # Thumbnails are our own encodes: the signature tells which of the three it is.
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"

@@ -122,6 +122,27 @@ class MessageSendSerializer(StrictSerializer):
         default="",
         help_text="The beginning of Claude's answer (models that accept a prefill).",
     )
+    attachments = serializers.ListField(
+        child=serializers.UUIDField(format="hex_verbose"),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="Ids of images uploaded to this conversation (POST .../attachments/); "
+        "with at least one, `content` may be blank.",
+    )
+
+
+class AttachmentSerializer(serializers.Serializer[dict[str, Any]]):
+    """Documents `conversations.frames.AttachmentData`."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    media_type = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    token_estimate = serializers.IntegerField()
+    url = serializers.CharField()
+    thumbnail_url = serializers.CharField(allow_null=True)
 
 
 class MessageUpdateSerializer(StrictSerializer):
@@ -157,6 +178,8 @@ class MessageSerializer(serializers.Serializer[dict[str, Any]]):
     prefill_length = serializers.IntegerField()
     continuations = serializers.IntegerField()
     is_pinned = serializers.BooleanField()
+    attachments = AttachmentSerializer(many=True)
+    notice = serializers.CharField()
     error_type = serializers.CharField()
     error_detail = serializers.CharField()
     time_to_first_token_ms = serializers.IntegerField(allow_null=True)

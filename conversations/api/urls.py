@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations.api import views
+from conversations.api import uploads, views
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="api-models"),
@@ -34,6 +34,16 @@ urlpatterns = [
         "conversations/<uuid:conversation_id>/summaries/<uuid:summary_id>/",
         views.SummaryDetailView.as_view(),
         name="api-summary",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/attachments/",
+        uploads.attachment_upload_view,
+        name="api-attachments",
+    ),
+    path(
+        "attachments/<uuid:attachment_id>/",
+        views.AttachmentDetailView.as_view(),
+        name="api-attachment",
     ),
     path(
         "conversations/<uuid:conversation_id>/export/",

@@ -39,6 +39,7 @@ from conversations.selectors import (
     summary_get_for_conversation,
     summary_list_for_conversation,
 )
+from conversations.services.attachments import attachment_delete
 from conversations.services.conversations import (
     conversation_create,
     conversation_update,
@@ -48,7 +49,11 @@ from conversations.services.conversations import (
 from conversations.services.generation import generation_run_blocking
 from conversations.services.history import conversation_path
 from conversations.services.messages import message_continue, message_send
-from conversations.services.transcripts import transcript_export_json, transcript_filename
+from conversations.services.transcripts import (
+    IMAGE_EXPORTS,
+    transcript_export_json,
+    transcript_filename,
+)
 
 STREAM_PARAMETER = OpenApiParameter(
     "stream",
@@ -168,6 +173,7 @@ class MessageListCreateView(APIView):
             text=serializer.validated_data["content"],
             client_id=serializer.validated_data["client_id"],
             prefill=serializer.validated_data["prefill"],
+            attachments=[str(key) for key in serializer.validated_data["attachments"]],
         )
         if _wants_stream(request):
             return reply_event_response(result=result, group=conversation.group_name)
@@ -231,9 +237,29 @@ class SummaryDetailView(APIView):
         return Response(SummarySerializer(summary).data)
 
 
+class AttachmentDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, attachment_id: str) -> Response:
+        """Remove an image that was uploaded but never sent (sent ones stay with their message)."""
+        owner_id = request.user.pk
+        assert owner_id is not None  # IsAuthenticated
+        if not attachment_delete(owner_id=owner_id, attachment_uuid=attachment_id):
+            raise NotFound("No such unsent attachment.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class ConversationExportView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json"], default="json")],
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json"], default="json"),
+            OpenApiParameter(
+                "images",
+                OpenApiTypes.STR,
+                enum=list(IMAGE_EXPORTS),
+                default="link",
+                description="Images as base64 bytes, as links to this server, or left out.",
+            ),
+        ],
         responses={(200, "application/json"): OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, conversation_id: str) -> HttpResponse:
@@ -243,8 +269,15 @@ class ConversationExportView(APIView):
             raise ValidationError(
                 {"format": [f"Unknown export format {export_format[:20]!r}; use json."]}
             )
+        images = request.query_params.get("images", "link")
+        if images not in IMAGE_EXPORTS:
+            raise ValidationError(
+                {"images": [f"Unknown choice {images[:20]!r}; use base64, link or omit."]}
+            )
         body = json.dumps(
-            transcript_export_json(conversation=conversation), indent=2, ensure_ascii=False
+            transcript_export_json(conversation=conversation, images=images),  # type: ignore[arg-type]
+            indent=2,
+            ensure_ascii=False,
         )
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
         filename = transcript_filename(conversation=conversation, extension="json")

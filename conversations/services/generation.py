@@ -14,7 +14,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,7 @@ from conversations.services.summaries import (
     compaction_start_in_background,
     compaction_wait,
 )
+from conversations.services.vision import images_blocks, is_missing_file_error
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,14 @@ async def _prepare_or_fail(reply: Message, running: RunningGeneration) -> Prepar
     if prepared is not None and prepared.announce is not None:
         frame = {"type": "message.updated", "message": prepared.announce}
         await event_publish_async(group=prepared.group, frame=frame)
+    if prepared is not None and prepared.image_plan.chosen:
+        prepared = await _with_image_blocks(prepared, reupload=False)
     return prepared
+
+
+async def _with_image_blocks(prepared: PreparedGeneration, *, reupload: bool) -> PreparedGeneration:
+    blocks = await images_blocks(prepared.image_plan, reupload=reupload)
+    return replace(prepared, images=replace(prepared.images, blocks=blocks))
 
 
 @dataclass
@@ -347,8 +355,19 @@ async def _receive_with_retry(state: _StreamState, stop_requested: asyncio.Event
     down to the person's last turn and tries once more."""
     try:
         return await _receive(state, stop_requested)
-    except anthropic.BadRequestError as exc:
-        if state.first_token_at is not None or not _is_prompt_too_long(exc):
+    except anthropic.APIStatusError as exc:
+        if state.first_token_at is not None:
+            raise
+        if is_missing_file_error(exc) and settings.CHATSITE_FILES_API:
+            # An uploaded image expired or was deleted: upload the images again, once.
+            logger.info(
+                "a file of message %s is gone: uploading again", state.prepared.message_uuid
+            )
+            state.prepared = await _with_image_blocks(state.prepared, reupload=True)
+            summary = state.fitted.summary
+            state.fitted = Fitted(state.prepared.build(summary), summary)
+            return await _receive(state, stop_requested)
+        if not isinstance(exc, anthropic.BadRequestError) or not _is_prompt_too_long(exc):
             raise
         logger.info("prompt too long for message %s: compacting", state.prepared.message_uuid)
         fitted = await request_shrink(state.prepared, state.fitted, tokens=None, target=0)
@@ -402,6 +421,7 @@ async def _conclude(state: _StreamState, fields: dict[str, Any], frame_type: str
         "api_request_id": state.request_id,
         "summary_id": state.request.summary_id,
         "api_requests": [*prepared.earlier.api_requests, *state.sent],
+        "notice": state.prepared.image_plan.notice,
         **fields,
     }
     for attempt in range(FINISH_ATTEMPTS):

@@ -23,9 +23,9 @@ from conversations.services.history import (
     BuiltRequest,
     PathImages,
     conversation_path,
-    path_images,
     reply_prefix,
     request_build,
+    split_at_summary,
     summary_for_path,
 )
 from conversations.services.parameters import (
@@ -33,6 +33,7 @@ from conversations.services.parameters import (
     SettingsError,
     conversation_settings,
 )
+from conversations.services.vision import ImagePlan, images_plan
 
 # Usage figures summed over the calls behind one reply (a continued reply is several calls).
 SUMMED_USAGE = (
@@ -82,7 +83,9 @@ class PreparedGeneration:
     started_at: datetime
     # The stored message, when preparing changed its text (tabs must replace theirs).
     announce: MessageData | None = None
-    # The path's images (read once per reply).
+    # The images of the turns sent verbatim: chosen while preparing, made into blocks (read
+    # or uploaded once per reply) before the request is built.
+    image_plan: ImagePlan = field(default_factory=ImagePlan)
     images: PathImages = field(default_factory=PathImages)
 
     @property
@@ -119,7 +122,7 @@ def generation_prepare(message_id: int) -> PreparedGeneration | tuple[str, str] 
         return "invalid_settings", f"Not sent: {exc.message}"
     path = conversation_path(conversation=conversation, leaf_id=message.parent_id)
     summary = summary_for_path(conversation=conversation, path=path)
-    images = path_images(path)
+    image_plan = images_plan(verbatim=split_at_summary(path, summary)[1], spec=spec)
     # The text the reply goes on from, as this model and these settings take it (a setting may
     # have changed since the reply was continued): stored exactly, so offsets agree.
     text = reply_prefix(spec=spec, generation=generation, reply_text=message.text)
@@ -145,7 +148,8 @@ def generation_prepare(message_id: int) -> PreparedGeneration | tuple[str, str] 
         earlier=EarlierCalls.of(message),
         started_at=now,
         announce=announce,
-        images=images,
+        image_plan=image_plan,
+        images=PathImages(tokens=image_plan.tokens),
     )
 
 

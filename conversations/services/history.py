@@ -1,7 +1,8 @@
 """Stored tree -> the exact Messages API request.
 
-One query each loads a conversation's messages, summaries and attachments; the active path is
-found by walking parent pointers in memory, so the cost is the same for 3 messages or 5,000.
+One query each loads a conversation's messages and summaries (images: services/vision.py);
+the active path is found by walking parent pointers in memory, so the cost is the same for 3
+messages or 5,000.
 Everything after the queries is a pure function of its inputs: `request_build` turns a path, its
 summary, its images and the conversation's validated settings into the body the SDK sends.
 
@@ -13,7 +14,6 @@ and the last block of the final user turn (written for the next request).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,13 +22,14 @@ from typing import Any
 
 from django.conf import settings
 
-from conversations.llm.models import API_VERSION_SAMPLING, ModelSpec, estimate_image_tokens
-from conversations.models import Attachment, Conversation, Message, Summary
+from conversations.llm.models import API_VERSION_SAMPLING, ModelSpec
+from conversations.models import Conversation, Message, Summary
 from conversations.services.parameters import GenerationSettings
 
 # Only what the request builder and the page need: a 5,000-message history stays cheap.
 PATH_FIELDS = (
     "id",
+    "notice",
     "uuid",
     "parent_id",
     "role",
@@ -70,6 +71,8 @@ PINNED_HEADING = "Messages from that earlier part, kept word for word:"
 
 Block = dict[str, Any]
 Turn = dict[str, Any]  # {"role": ..., "content": [Block, ...]}
+# Sent with requests that refer to uploaded files (harmless where the API no longer needs it).
+FILES_API_BETA = "files-api-2025-04-14"
 
 
 def conversation_path(*, conversation: Conversation, leaf_id: int | None = None) -> list[Message]:
@@ -118,38 +121,11 @@ def summary_for_path(*, conversation: Conversation, path: Sequence[Message]) -> 
 
 @dataclass(frozen=True)
 class PathImages:
-    """The images of a path's messages, by message id."""
+    """The image blocks of a path's messages, by message id (see services/vision.py)."""
 
     blocks: dict[int, list[Block]] = field(default_factory=dict)
     # Estimated input tokens per message (for the context size before the API counts them).
     tokens: dict[int, int] = field(default_factory=dict)
-
-
-def path_images(path: Sequence[Message]) -> PathImages:
-    """Image blocks of the path's attachments, in upload order (sync: reads the stored files).
-    A file already uploaded to the Files API is referenced, not re-sent.
-
-    Queries: 1.
-    """
-    images = PathImages()
-    attachments = Attachment.objects.filter(message_id__in=[m.id for m in path]).order_by(
-        "created_at", "id"
-    )
-    for attachment in attachments:
-        assert attachment.message_id is not None
-        images.blocks.setdefault(attachment.message_id, []).append(image_block(attachment))
-        tokens = estimate_image_tokens(attachment.width, attachment.height)
-        images.tokens[attachment.message_id] = images.tokens.get(attachment.message_id, 0) + tokens
-    return images
-
-
-def image_block(attachment: Attachment) -> Block:
-    if attachment.files_api_id:
-        return {"type": "image", "source": {"type": "file", "file_id": attachment.files_api_id}}
-    with attachment.file.open("rb") as stored:
-        data = base64.b64encode(stored.read()).decode("ascii")
-    source = {"type": "base64", "media_type": attachment.media_type, "data": data}
-    return {"type": "image", "source": source}
 
 
 def split_at_summary(
@@ -263,12 +239,23 @@ def request_build(
     if generation.effort and generation.effort in spec.effort_levels:
         body["output_config"] = {"effort": generation.effort}
     sampling = {k: v for k, v in generation.sampling.items() if k in spec.sampling_parameters}
+    headers = {"anthropic-version": API_VERSION_SAMPLING} if sampling else {}
+    if _refers_to_files(turns):
+        headers["anthropic-beta"] = FILES_API_BETA
     return BuiltRequest(
         body=body,
-        extra_headers={"anthropic-version": API_VERSION_SAMPLING} if sampling else {},
+        extra_headers=headers,
         extra_body=sampling,
         summary_id=summary.id if summary is not None else None,
         reply_prefix=prefix,
+    )
+
+
+def _refers_to_files(turns: Sequence[Turn]) -> bool:
+    return any(
+        block.get("type") == "image" and block.get("source", {}).get("type") == "file"
+        for turn in turns
+        for block in turn["content"]
     )
 
 

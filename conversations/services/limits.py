@@ -1,4 +1,5 @@
-"""Per-person limits on sends, shared by every process through Redis when it is configured.
+"""Per-person limits on sends and uploads, shared by every process through Redis when it is
+configured.
 
 Backed by the `limits` library (moving window). Redis being down must not stop people from
 chatting: the limiter then lets the send through and logs.
@@ -32,10 +33,19 @@ def send_rate_limit() -> RateLimitItem:
 
 def send_allowed(*, user_id: int) -> bool:
     """Count one send for the person; False when they are over the limit."""
+    return _hit("send", send_rate_limit(), user_id)
+
+
+def upload_allowed(*, user_id: int) -> bool:
+    """Count one upload for the person; False when they are over the limit."""
+    return _hit("upload", parse(settings.CHATSITE_UPLOAD_RATE_LIMIT), user_id)
+
+
+def _hit(kind: str, limit: RateLimitItem, user_id: int) -> bool:
     try:
-        return _limiter(_storage_uri()).hit(send_rate_limit(), "send", str(user_id))
+        return _limiter(_storage_uri()).hit(limit, kind, str(user_id))
     except Exception:
-        logger.warning("send rate limiter unavailable; letting the send through", exc_info=True)
+        logger.warning("%s rate limiter unavailable; letting it through", kind, exc_info=True)
         return True
 
 

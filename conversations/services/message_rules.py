@@ -62,8 +62,10 @@ def text_problem(value: object, *, what: str, blank: str | None) -> str | None:
     return None
 
 
-def message_text_validate(text: object) -> str:
-    problem = text_problem(text, what="message", blank="Type a message first: it is empty.")
+def message_text_validate(text: object, *, blank_allowed: bool = False) -> str:
+    """The message's text; blank only when `blank_allowed` (a message of images alone)."""
+    blank = None if blank_allowed else "Type a message first: it is empty."
+    problem = text_problem(text, what="message", blank=blank)
     if problem:
         raise MessageValidationError(problem, field="text")
     assert isinstance(text, str)

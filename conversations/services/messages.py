@@ -15,6 +15,11 @@ from django.utils import timezone
 
 from conversations.frames import message_data
 from conversations.models import Conversation, Message
+from conversations.services.attachments import (
+    attachments_claim,
+    attachments_copy,
+    attachments_validate,
+)
 from conversations.services.conversations import conversation_title_from_text
 from conversations.services.events import event_publish
 from conversations.services.history import continues_from_prefill, reply_prefix
@@ -52,17 +57,29 @@ def _busy() -> ConversationBusyError:
 
 
 def message_send(
-    *, conversation: Conversation, text: object, client_id: object = "", prefill: object = ""
+    *,
+    conversation: Conversation,
+    text: object,
+    client_id: object = "",
+    prefill: object = "",
+    attachments: object = None,
 ) -> SendResult:
     """Store the person's message and a pending reply on the active branch.
 
+    `attachments` are ids of the person's unsent uploads in this conversation (then the text
+    may be blank).
     `prefill` is the beginning of Claude's answer, on models that accept one: it is stored as
     the start of the reply. Raises MessageValidationError for bad input (naming the field or
     setting) and ConversationBusyError while a reply is being generated (enforced by a unique
     constraint, so it holds across processes).
     """
     return _send(
-        conversation=conversation, text=text, client_id=client_id, edited=None, prefill=prefill
+        conversation=conversation,
+        text=text,
+        client_id=client_id,
+        edited=None,
+        prefill=prefill,
+        attachments=attachments,
     )
 
 
@@ -74,13 +91,17 @@ def message_edit(
     client_id: object = "",
     prefill: object = "",
 ) -> SendResult:
-    """Edit a message of the person: a new sibling with the new text, and a new reply.
-
-    The original stays in its own branch; the new one becomes the active branch.
+    """Edit a message of the person: a new sibling with the new text (and the same images),
+    and a new reply. The original stays in its own branch; the new one becomes active.
     """
     edited = _message_of(conversation, message_uuid, role=Message.Role.USER)
     return _send(
-        conversation=conversation, text=text, client_id=client_id, edited=edited, prefill=prefill
+        conversation=conversation,
+        text=text,
+        client_id=client_id,
+        edited=edited,
+        prefill=prefill,
+        attachments=None,
     )
 
 
@@ -211,8 +232,11 @@ def _send(
     client_id: object,
     edited: Message | None,
     prefill: object,
+    attachments: object,
 ) -> SendResult:
-    text = message_text_validate(text)
+    attachment_ids = attachments_validate(attachments)
+    keeps_images = edited is not None and edited.attachments.exists()
+    text = message_text_validate(text, blank_allowed=bool(attachment_ids) or keeps_images)
     client_id = client_id_validate(client_id)
     if client_id:
         earlier = _send_with_client_id(conversation=conversation, client_id=client_id)
@@ -230,6 +254,7 @@ def _send(
                 client_id=client_id,
                 edited=edited,
                 prefill=prefill,
+                attachment_ids=attachment_ids,
             )
     except IntegrityError:
         # Either a concurrent send with the same client_id won, or a generation is running.
@@ -263,7 +288,13 @@ def _check_can_generate(locked: Conversation) -> None:
 
 
 def _store_turn(
-    *, conversation: Conversation, text: str, client_id: str, edited: Message | None, prefill: str
+    *,
+    conversation: Conversation,
+    text: str,
+    client_id: str,
+    edited: Message | None,
+    prefill: str,
+    attachment_ids: list[str],
 ) -> SendResult:
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if client_id:
@@ -282,6 +313,10 @@ def _store_turn(
         text=text,
         client_id=client_id,
     )
+    if edited is not None:
+        attachments_copy(source=edited, target=user_message)
+    else:
+        attachments_claim(conversation=locked, ids=attachment_ids, message=user_message)
     _announce_created(locked, user_message, parent.uuid if parent else None)
     assistant_message = _start_reply(locked, user_message, prefill=prefill)
     if not locked.title:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import re
-from typing import Any
+from typing import Any, Literal
 
 from conversations.frames import message_data
-from conversations.models import Conversation, Message
+from conversations.models import Attachment, Conversation, Message
 
 EXPORT_VERSION = 1
+# How images are exported: their bytes (base64, the largest stored size), a link to them on
+# this server (owner only), or not at all.
+ImageExport = Literal["base64", "link", "omit"]
+IMAGE_EXPORTS: tuple[ImageExport, ...] = ("base64", "link", "omit")
 
 
-def transcript_export_json(*, conversation: Conversation) -> dict[str, Any]:
-    """Queries: 2 (messages, summaries)."""
-    messages = list(Message.objects.filter(conversation=conversation).order_by("created_at", "id"))
+def transcript_export_json(
+    *, conversation: Conversation, images: ImageExport = "link"
+) -> dict[str, Any]:
+    """Queries: 3 (messages, their attachments, summaries)."""
+    messages = list(
+        Message.objects.filter(conversation=conversation)
+        .order_by("created_at", "id")
+        .prefetch_related("attachments")
+    )
     uuid_by_id = {m.id: m.uuid for m in messages}
     active_leaf_uuid = uuid_by_id.get(conversation.active_leaf_id or 0)
     summaries = conversation.summaries.order_by("created_at", "id")
@@ -30,7 +41,8 @@ def transcript_export_json(*, conversation: Conversation) -> dict[str, Any]:
             "updated_at": conversation.updated_at.isoformat(),
         },
         "messages": [
-            message_data(m, parent_uuid=uuid_by_id.get(m.parent_id or 0)) for m in messages
+            _exported_message(m, parent_uuid=uuid_by_id.get(m.parent_id or 0), images=images)
+            for m in messages
         ],
         "summaries": [
             {
@@ -43,6 +55,25 @@ def transcript_export_json(*, conversation: Conversation) -> dict[str, Any]:
             for s in summaries
         ],
     }
+
+
+def _exported_message(message: Message, *, parent_uuid: object, images: ImageExport) -> Any:
+    data: dict[str, Any] = dict(message_data(message, parent_uuid=parent_uuid))
+    if images == "omit":
+        data["attachments"] = []
+    elif images == "base64":
+        by_id = {str(a.uuid): a for a in message.attachments.all()}
+        data["attachments"] = [
+            {**item, "data": _image_base64(by_id[item["id"]])} for item in data["attachments"]
+        ]
+    return data
+
+
+def _image_base64(attachment: Attachment) -> str | None:
+    if not attachment.file:
+        return None  # an image by URL: the address is the export
+    with attachment.file.open("rb") as stored:
+        return base64.b64encode(stored.read()).decode("ascii")
 
 
 def transcript_filename(*, conversation: Conversation, extension: str) -> str:

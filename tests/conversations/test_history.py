@@ -13,11 +13,12 @@ from conversations.services.history import (
     api_turns,
     conversation_path,
     opaque_user_id,
-    path_images,
     request_build,
+    split_at_summary,
     summary_for_path,
 )
 from conversations.services.parameters import settings_validate
+from conversations.services.vision import images_plan
 from tests.factories import ConversationFactory, MessageFactory, chain
 
 
@@ -83,8 +84,10 @@ def test_rebuilding_the_request_takes_three_queries_whatever_its_length(
     with django_assert_num_queries(3):
         path = conversation_path(conversation=conversation)
         summary = summary_for_path(conversation=conversation, path=path)
-        images = path_images(path)
-        request = build(conversation, path, summary=summary, images=images.blocks)
+        verbatim = split_at_summary(path, summary)[1]
+        plan = images_plan(verbatim=verbatim, spec=model_resolve(conversation.model))
+        request = build(conversation, path, summary=summary, images={})
+    assert plan.chosen == {}
     assert len(path) == length
     assert len(request.body["messages"]) == length
 

@@ -20,8 +20,9 @@ def test_the_page_shows_the_active_path_and_the_sidebar(
     conversation = ConversationFactory(owner=user, title="Lisbon")
     ConversationFactory(owner=user, title="Other chat")
     chain(conversation, *[("user" if i % 2 == 0 else "assistant", f"line {i}") for i in range(30)])
-    # Queries: session, user, conversation, orphaned-reply check, message path, sidebar list.
-    with django_assert_max_num_queries(6):
+    # Queries: session, user, conversation, orphaned-reply check, message path, the path's
+    # attachments, sidebar list.
+    with django_assert_max_num_queries(7):
         response = logged_in_client.get(f"/c/{conversation.uuid}/")
     content = response.content.decode()
     assert '<div class="text">line 0</div>' in content

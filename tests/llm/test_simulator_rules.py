@@ -398,3 +398,22 @@ async def test_a_string_and_a_single_text_block_count_the_same(
     )
 
     assert as_string.input_tokens == as_blocks.input_tokens == tokens("Rules.") + tokens("hi") + 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("count", "width", "accepted"),
+    [(100, 30, True), (101, 30, False), (20, 2100, True), (21, 2100, False), (21, 2000, True)],
+)
+async def test_requests_hold_at_most_100_images_and_beyond_20_none_above_2000_px(
+    client: anthropic.AsyncAnthropic, count: int, width: int, accepted: bool
+) -> None:
+    block = image_block(width, 10)  # one encode, shared: the limits count blocks, not files
+    messages: list[Any] = [
+        {"role": "user", "content": [block] * count + [{"type": "text", "text": "Which?"}]}
+    ]
+    if accepted:
+        await client.messages.create(model=MODEL, max_tokens=50, messages=messages)
+        return
+    with pytest.raises(anthropic.BadRequestError, match=r"images|2000"):
+        await client.messages.create(model=MODEL, max_tokens=50, messages=messages)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import math
 
 from PIL import Image
 
@@ -14,6 +13,9 @@ from conversations.llm.simulator.wire import invalid
 # media_type -> the format Pillow reports for such a file.
 IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
 MAX_IMAGE_SIDE = 8000
+MAX_IMAGES_PER_REQUEST = 100
+MANY_IMAGES = 20
+MANY_IMAGES_MAX_SIDE = 2000
 IMAGE_TILE = 28  # one token per started 28x28 tile
 # Sources we cannot measure (a URL the simulator will not fetch) count a flat figure.
 UNMEASURED_ATTACHMENT_TOKENS = 1600
@@ -35,8 +37,8 @@ def check_media_type(loc: str, media_type: object) -> str:
     return str(media_type)
 
 
-def image_tokens(loc: str, media_type: str, raw: bytes) -> int:
-    """Check that `raw` is an image of `media_type` within the size limit; its token cost."""
+def image_size(loc: str, media_type: str, raw: bytes) -> tuple[int, int]:
+    """Check that `raw` is an image of `media_type` within the size limit; its size."""
     check_media_type(loc, media_type)
     try:
         with Image.open(io.BytesIO(raw)) as image:
@@ -47,4 +49,20 @@ def image_tokens(loc: str, media_type: str, raw: bytes) -> int:
         raise invalid(f"{loc}: the image does not match the provided media type {media_type}")
     if max(width, height) > MAX_IMAGE_SIDE:
         raise invalid(f"{loc}: image dimensions exceed max allowed size: {MAX_IMAGE_SIDE} pixels")
-    return math.ceil(width / IMAGE_TILE) * math.ceil(height / IMAGE_TILE)
+    return width, height
+
+
+def check_image_count(sizes: list[tuple[str, int, int]]) -> None:
+    """The request-wide limits: at most 100 images, and beyond 20 none above 2000 px."""
+    if len(sizes) > MAX_IMAGES_PER_REQUEST:
+        raise invalid(
+            f"messages: Too many images: {len(sizes)}; at most "
+            f"{MAX_IMAGES_PER_REQUEST} images are allowed per request"
+        )
+    if len(sizes) > MANY_IMAGES:
+        for loc, width, height in sizes:
+            if max(width, height) > MANY_IMAGES_MAX_SIDE:
+                raise invalid(
+                    f"{loc}: At least one of the image dimensions exceed max allowed size for "
+                    f"many-image requests: {MANY_IMAGES_MAX_SIDE} pixels"
+                )

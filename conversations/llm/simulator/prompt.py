@@ -13,10 +13,12 @@ from typing import Any
 
 from conversations.llm.simulator.files import FileStore
 from conversations.llm.simulator.images import (
+    IMAGE_TILE,
     UNMEASURED_ATTACHMENT_TOKENS,
+    check_image_count,
     check_media_type,
     decode_base64,
-    image_tokens,
+    image_size,
 )
 from conversations.llm.simulator.wire import invalid
 
@@ -82,6 +84,7 @@ def read_prompt(req: dict[str, Any], files: FileStore) -> Prompt:
     reader = _Reader(files)
     system = reader.system(req.get("system"))
     turns = reader.messages(req.get("messages"))
+    check_image_count(reader.image_sizes)
     return Prompt(system=system, blocks=tuple(reader.blocks), turns=turns)
 
 
@@ -89,6 +92,7 @@ class _Reader:
     def __init__(self, files: FileStore) -> None:
         self.files = files
         self.blocks: list[Block] = []
+        self.image_sizes: list[tuple[str, int, int]] = []  # (where, width, height)
 
     def system(self, system: object) -> bool:
         if system is None:
@@ -181,19 +185,25 @@ class _Reader:
             raise invalid(f"{loc}: Field required")
         kind = source.get("type")
         if kind == "url" and isinstance(source.get("url"), str) and source["url"]:
+            self.image_sizes.append((loc, 0, 0))  # not fetched: counted, not measured
             return UNMEASURED_ATTACHMENT_TOKENS
         if kind == "file" and isinstance(source.get("file_id"), str) and source["file_id"]:
             stored = self.files.get(source["file_id"])
             if not stored.mime_type.startswith("image/"):
                 raise invalid(f"{loc}: file {stored.id} is a {stored.mime_type}, not an image")
-            return image_tokens(loc, stored.mime_type, stored.data)
+            return self._measured(loc, stored.mime_type, stored.data)
         if kind != "base64":
             raise invalid(
                 f"{loc}: expected a base64, url or file image source with its required fields"
             )
         # The media type is checked before the data is decoded, as the API's schema does.
         media_type = check_media_type(loc, source.get("media_type"))
-        return image_tokens(loc, media_type, decode_base64(loc, source.get("data")))
+        return self._measured(loc, media_type, decode_base64(loc, source.get("data")))
+
+    def _measured(self, loc: str, media_type: str, raw: bytes) -> int:
+        width, height = image_size(loc, media_type, raw)
+        self.image_sizes.append((loc, width, height))
+        return math.ceil(width / IMAGE_TILE) * math.ceil(height / IMAGE_TILE)
 
     def _document(self, loc: str, source: object) -> int:
         # Documents are accepted so attachments do not break the simulator; text is measured.

@@ -1,0 +1,182 @@
+"""The images a request carries: which ones, at which size, and as which kind of source.
+
+Chosen while the reply is prepared (sync, one query), then made into image blocks between
+network waits: with the Files API on, each stored size is uploaded once and referred to by id
+afterwards; base64 is the default and the fallback. Requests stay inside the API's limits —
+the oldest images beyond them are left out (a short text says so in their place, and the reply
+carries a notice for the person) rather than the turn failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+from django.conf import settings
+
+from conversations.asyncdb import database_sync_to_async
+from conversations.llm.client import get_client
+from conversations.llm.models import IMAGE_EDGE_STANDARD, ModelSpec
+from conversations.models import Attachment, Message
+from conversations.services.attachments import (
+    URL_IMAGE_TOKEN_ESTIMATE,
+    SendableImage,
+    attachment_size_for,
+)
+from conversations.services.history import FILES_API_BETA
+
+logger = logging.getLogger(__name__)
+
+Block = dict[str, Any]
+
+# The Messages API's limits on images (see ANTHROPIC_API.md, Vision).
+MAX_IMAGES_PER_REQUEST = 100
+# Beyond this many images in one request, none may be larger than SMALL_IMAGE_EDGE.
+MANY_IMAGES = 20
+SMALL_IMAGE_EDGE = 2000
+# The request body may not pass 32 MB; base64 images get most of it, text keeps the rest.
+MAX_BASE64_BYTES = 24_000_000
+OMITTED_TEXT = "[An earlier image is left out here: the request reached the API's image limits.]"
+MISSING_TEXT = "[An image is missing here: its file could not be read.]"
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """The images of the turns sent verbatim, by message id, in the order they are sent."""
+
+    chosen: dict[int, list[SendableImage | Attachment]] = field(default_factory=dict)
+    omitted: dict[int, int] = field(default_factory=dict)  # message id -> images left out
+
+    @property
+    def notice(self) -> str:
+        count = sum(self.omitted.values())
+        if not count:
+            return ""
+        images = "image was" if count == 1 else "images were"
+        return (
+            f"{count} older {images} left out of this request: the API takes at most "
+            f"{MAX_IMAGES_PER_REQUEST} images and 32 MB per request."
+        )
+
+    @property
+    def tokens(self) -> dict[int, int]:
+        return {
+            message_id: sum(_tokens(image) for image in images)
+            for message_id, images in self.chosen.items()
+        }
+
+
+def _tokens(image: SendableImage | Attachment) -> int:
+    return image.tokens if isinstance(image, SendableImage) else URL_IMAGE_TOKEN_ESTIMATE
+
+
+def images_plan(*, verbatim: Sequence[Message], spec: ModelSpec) -> ImagePlan:
+    """Choose the images of the verbatim turns: a size per image for this model, and which of
+    the oldest to leave out to stay inside the API's limits. Queries: 1."""
+    user_ids = [m.id for m in verbatim if m.role == Message.Role.USER]
+    attachments: dict[int, list[Attachment]] = {}
+    stored = Attachment.objects.filter(message_id__in=user_ids).order_by("created_at", "id")
+    for attachment in stored:
+        assert attachment.message_id is not None
+        attachments.setdefault(attachment.message_id, []).append(attachment)
+    ordered = [(m_id, a) for m_id in user_ids for a in attachments.get(m_id, [])]
+    # Newest first: the images the person is asking about now are the last ones left out.
+    kept = ordered[-MAX_IMAGES_PER_REQUEST:]
+    long_edge = spec.image_long_edge
+    if len(kept) > MANY_IMAGES:
+        long_edge = min(long_edge, SMALL_IMAGE_EDGE, IMAGE_EDGE_STANDARD)
+    sized: list[tuple[int, SendableImage | Attachment]] = []
+    base64_bytes = 0
+    for message_id, attachment in reversed(kept):
+        size = attachment_size_for(attachment, long_edge=long_edge)
+        image: SendableImage | Attachment = attachment if size is None else size
+        if size is not None:
+            # Counted as base64 even when a file id is cached: the id may turn out stale.
+            base64_bytes += (size.byte_size + 2) // 3 * 4
+            if base64_bytes > MAX_BASE64_BYTES:
+                break
+        sized.append((message_id, image))
+    sized.reverse()
+    plan = ImagePlan()
+    for message_id, image in sized:
+        plan.chosen.setdefault(message_id, []).append(image)
+    for message_id, images in attachments.items():
+        left_out = len(images) - len(plan.chosen.get(message_id, []))
+        if left_out:
+            plan.omitted[message_id] = left_out
+    return plan
+
+
+async def images_blocks(plan: ImagePlan, *, reupload: bool = False) -> dict[int, list[Block]]:
+    """Image blocks by message id. With the Files API on, sizes without a cached id are uploaded
+    (all of them when `reupload`: the API said an id is gone). Omitted images become a short
+    text, so their turn is never empty and Claude knows something was there."""
+    use_files = settings.CHATSITE_FILES_API
+    blocks: dict[int, list[Block]] = {}
+    for message_id, images in plan.chosen.items():
+        blocks[message_id] = [await _block(image, use_files, reupload) for image in images]
+    for message_id, count in plan.omitted.items():
+        blocks.setdefault(message_id, [])[:0] = [{"type": "text", "text": OMITTED_TEXT}] * count
+    return blocks
+
+
+async def _block(image: SendableImage | Attachment, use_files: bool, reupload: bool) -> Block:
+    if isinstance(image, Attachment):
+        return {"type": "image", "source": {"type": "url", "url": image.source_url}}
+    file_id = image.files_api_id if not reupload else ""
+    if use_files and not file_id:
+        file_id = await _upload(image)
+    if use_files and file_id:
+        return {"type": "image", "source": {"type": "file", "file_id": file_id}}
+    try:
+        data = await asyncio.to_thread(_read, image)
+    except OSError:
+        logger.error("the stored file of attachment %s is missing", image.attachment.uuid)
+        return {"type": "text", "text": MISSING_TEXT}
+    source = {"type": "base64", "media_type": image.media_type, "data": data}
+    return {"type": "image", "source": source}
+
+
+def _read(image: SendableImage) -> str:
+    with image.attachment.file.storage.open(image.file_name, "rb") as stored:
+        return base64.b64encode(stored.read()).decode("ascii")
+
+
+async def _upload(image: SendableImage) -> str:
+    """Upload one stored size to the Files API and cache its id; "" when that fails (the
+    request then carries the bytes instead)."""
+    try:
+        data = await asyncio.to_thread(_read_bytes, image)
+    except OSError:
+        return ""  # the inline path reports it
+    extension = image.media_type.rsplit("/", 1)[-1]
+    try:
+        uploaded = await get_client().files.upload(
+            file=(f"{image.attachment.uuid}.{extension}", data, image.media_type),
+            extra_headers={"anthropic-beta": FILES_API_BETA},
+        )
+    except anthropic.APIError as exc:
+        logger.warning("Files API upload failed (%s); sending the image inline", exc)
+        return ""
+    await database_sync_to_async(_remember_upload)(image, uploaded.id)
+    return uploaded.id
+
+
+def _remember_upload(image: SendableImage, file_id: str) -> None:
+    Attachment.objects.filter(pk=image.attachment.pk).update(**{image.files_api_field: file_id})
+
+
+def _read_bytes(image: SendableImage) -> bytes:
+    with image.attachment.file.storage.open(image.file_name, "rb") as stored:
+        data: bytes = stored.read()
+    return data
+
+
+def is_missing_file_error(exc: anthropic.APIStatusError) -> bool:
+    """The API no longer has a file a request referred to (expired or deleted)."""
+    return exc.status_code in (400, 404) and "file" in str(exc.message).lower()
