@@ -312,6 +312,8 @@ CHATSITE_IMAGE_MAX_TOTAL_PIXELS: int = env.int(
 CHATSITE_IMAGE_TIMEOUT_SECONDS: float = env.float("CHATSITE_IMAGE_TIMEOUT_SECONDS", default=15.0)
 CHATSITE_IMAGE_MEMORY_BYTES: int = env.int("CHATSITE_IMAGE_MEMORY_BYTES", default=1024**3)
 CHATSITE_UPLOAD_RATE_LIMIT: str = env.str("CHATSITE_UPLOAD_RATE_LIMIT", default="60/minute")
+# PDFs: pages per document (the API reads at most 100 pages per request).
+CHATSITE_PDF_MAX_PAGES: int = env.int("CHATSITE_PDF_MAX_PAGES", default=100)
 # At most this many images wait, unsent, per person (uploaded but not yet part of a message).
 CHATSITE_MAX_UNSENT_ATTACHMENTS: int = env.int("CHATSITE_MAX_UNSENT_ATTACHMENTS", default=40)
 # The Files API: each image uploaded once, then referenced by id. Only api.anthropic.com is known

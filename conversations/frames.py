@@ -31,11 +31,13 @@ class Usage(TypedDict):
 class AttachmentData(TypedDict):
     id: str
     name: str
-    # Empty for an image by URL (then `url` is that address and there is no thumbnail).
+    # image/jpeg, image/png, image/webp or application/pdf; empty for an image by URL (then
+    # `url` is that address). PDFs and images by URL have no thumbnail.
     media_type: str
     width: int
     height: int
     token_estimate: int
+    page_count: int  # PDFs; 0 for images
     url: str
     thumbnail_url: str | None
 
@@ -262,11 +264,8 @@ def _attachments_of(message: Message) -> list[AttachmentData]:
 
 def attachment_data(attachment: Attachment) -> AttachmentData:
     key = str(attachment.uuid)
-    if attachment.source_url:
-        url, thumbnail_url = attachment.source_url, None
-    else:
-        url = reverse("attachment", args=[key])
-        thumbnail_url = reverse("attachment-thumbnail", args=[key])
+    url = attachment.source_url or reverse("attachment", args=[key])
+    thumbnail_url = reverse("attachment-thumbnail", args=[key]) if attachment.thumbnail else None
     return {
         "id": key,
         "name": attachment.original_name,
@@ -274,6 +273,7 @@ def attachment_data(attachment: Attachment) -> AttachmentData:
         "width": attachment.width,
         "height": attachment.height,
         "token_estimate": attachment.token_estimate,
+        "page_count": attachment.page_count,
         "url": url,
         "thumbnail_url": thumbnail_url,
     }

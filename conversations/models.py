@@ -178,7 +178,8 @@ def attachment_path(instance: Attachment, filename: str) -> str:
 
 
 class Attachment(models.Model):
-    """An image a person attached, stored only as our own re-encode (never the uploaded bytes).
+    """An image a person attached, stored only as our own re-encode (never the uploaded bytes),
+    or a PDF (stored as uploaded once checked; see services/documents.py).
 
     Two sizes, because models differ in the largest image they use: `file` has a long edge of
     at most 2576 px (high-res models), `standard_file` at most 1568 px and is empty when `file`
@@ -213,6 +214,8 @@ class Attachment(models.Model):
     standard_byte_size = models.PositiveIntegerField(default=0)
     standard_files_api_id = models.CharField(max_length=100, blank=True)
     thumbnail = models.FileField(upload_to=attachment_path, blank=True)
+    # PDFs (media type application/pdf) are stored as uploaded, with their page count.
+    page_count = models.PositiveIntegerField(default=0)
     # An image by https URL instead of a file (only when CHATSITE_IMAGE_URLS allows it).
     source_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -18,6 +18,7 @@ from conversations.selectors import (
 )
 from conversations.services.attachments import EXTENSIONS
 from conversations.services.conversations import conversation_create, conversation_delete
+from conversations.services.documents import PDF_MEDIA_TYPE
 from conversations.services.history import conversation_path
 from conversations.services.sweeper import generations_sweep_stale
 
@@ -114,8 +115,9 @@ def _image_response(request: HttpRequest, attachment_uuid: str, *, thumbnail: bo
     for header, value in IMAGE_HEADERS.items():
         response[header] = value
     stem = attachment.original_name.rsplit(".", 1)[0] or "image"
+    # A PDF is only ever downloaded: a browser's PDF viewer on our origin runs its scripts.
     disposition = content_disposition_header(
-        as_attachment=False, filename=stem + EXTENSIONS.get(media_type, "")
+        as_attachment=media_type == PDF_MEDIA_TYPE, filename=stem + EXTENSIONS.get(media_type, "")
     )
     response.headers["Content-Disposition"] = disposition or "inline"
     return response

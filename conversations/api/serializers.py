@@ -141,6 +141,7 @@ class AttachmentSerializer(serializers.Serializer[dict[str, Any]]):
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     token_estimate = serializers.IntegerField()
+    page_count = serializers.IntegerField()
     url = serializers.CharField()
     thumbnail_url = serializers.CharField(allow_null=True)
 

@@ -1,4 +1,4 @@
-"""Image attachments: upload (through the isolated Pillow pipeline), claim by a message, delete.
+"""Attachments (images and PDFs): upload through an isolated check, claim by a message, delete.
 
 Only our own re-encodes are stored, under random names in private storage; the bytes a person
 uploaded are never kept, and their file name is only ever shown, never used as a path.
@@ -22,6 +22,13 @@ from django.db import transaction
 from conversations.asyncdb import database_sync_to_async
 from conversations.llm.models import IMAGE_EDGE_STANDARD, estimate_image_tokens
 from conversations.models import Attachment, Conversation, Message
+from conversations.services.documents import (
+    PDF_MEDIA_TYPE,
+    PDF_TOKENS_PER_PAGE,
+    DocumentRejected,
+    looks_like_pdf,
+    pdf_check_isolated,
+)
 from conversations.services.images import (
     EncodedImage,
     ImageRejected,
@@ -41,7 +48,12 @@ URL_IMAGE_TOKEN_ESTIMATE = 1600
 _UNSAFE_NAME_CHARACTERS = re.compile(
     r"[\x00-\x1f\x7f-\x9f/\\\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 )
-EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    PDF_MEDIA_TYPE: ".pdf",
+}
 
 
 class AttachmentError(ChatError):
@@ -53,8 +65,8 @@ class AttachmentTooLargeError(AttachmentError):
 
 
 @dataclass(frozen=True)
-class SendableImage:
-    """One stored size of an attachment, as a request would use it."""
+class SendableFile:
+    """One stored size of an image (or the one file of a PDF), as a request would use it."""
 
     attachment: Attachment
     file_name: str
@@ -67,16 +79,22 @@ class SendableImage:
     files_api_field: str
 
     @property
+    def is_document(self) -> bool:
+        return self.media_type == PDF_MEDIA_TYPE
+
+    @property
     def tokens(self) -> int:
+        if self.is_document:
+            return self.attachment.page_count * PDF_TOKENS_PER_PAGE
         return estimate_image_tokens(self.width, self.height)
 
 
-def attachment_sizes(attachment: Attachment) -> list[SendableImage]:
+def attachment_sizes(attachment: Attachment) -> list[SendableFile]:
     """The stored sizes of an attachment, largest first (none for an image by URL)."""
     if not attachment.file:
         return []
     sizes = [
-        SendableImage(
+        SendableFile(
             attachment=attachment,
             file_name=attachment.file.name,
             media_type=attachment.media_type,
@@ -89,7 +107,7 @@ def attachment_sizes(attachment: Attachment) -> list[SendableImage]:
     ]
     if attachment.standard_file:
         sizes.append(
-            SendableImage(
+            SendableFile(
                 attachment=attachment,
                 file_name=attachment.standard_file.name,
                 media_type=attachment.standard_media_type,
@@ -103,7 +121,7 @@ def attachment_sizes(attachment: Attachment) -> list[SendableImage]:
     return sizes
 
 
-def attachment_size_for(attachment: Attachment, *, long_edge: int) -> SendableImage | None:
+def attachment_size_for(attachment: Attachment, *, long_edge: int) -> SendableFile | None:
     """The largest stored size whose long edge is within `long_edge` (the smallest otherwise)."""
     sizes = attachment_sizes(attachment)
     fitting = [size for size in sizes if max(size.width, size.height) <= long_edge]
@@ -134,7 +152,8 @@ def attachment_name_clean(name: object) -> str:
 async def attachment_upload(
     *, owner_id: int, conversation: Conversation, name: object, data: bytes
 ) -> Attachment:
-    """Normalize an uploaded image off the event loop, in a bounded child process, and store it.
+    """Check an upload off the event loop, in a bounded child process, and store it: an image
+    is normalized (services/images.py), a PDF opened and counted (services/documents.py).
 
     Raises AttachmentError (with a sentence for the person) for anything we will not store.
     """
@@ -148,11 +167,23 @@ async def attachment_upload(
             f"{limit / 2**20:.0f} MB.",
             field="file",
         )
+    if looks_like_pdf(data):
+        try:
+            checked = await asyncio.to_thread(pdf_check_isolated, data)
+        except DocumentRejected as exc:
+            raise AttachmentError(exc.message, field="file") from None
+        return await database_sync_to_async(_document_store)(
+            owner_id=owner_id,
+            conversation=conversation,
+            name=attachment_name_clean(name),
+            data=data,
+            page_count=checked.page_count,
+        )
     try:
         normalized = await asyncio.to_thread(image_normalize_isolated, data)
     except ImageRejected as exc:
         raise AttachmentError(exc.message, field="file") from None
-    return await database_sync_to_async(_attachment_store)(
+    return await database_sync_to_async(_image_store)(
         owner_id=owner_id,
         conversation=conversation,
         name=attachment_name_clean(name),
@@ -213,7 +244,7 @@ def _check_may_upload(owner_id: int) -> None:
         )
 
 
-def _attachment_store(
+def _image_store(
     *, owner_id: int, conversation: Conversation, name: str, normalized: NormalizedImage
 ) -> Attachment:
     largest = normalized.variants[0]
@@ -250,6 +281,28 @@ def _attachment_store(
     return attachment
 
 
+def _document_store(
+    *, owner_id: int, conversation: Conversation, name: str, data: bytes, page_count: int
+) -> Attachment:
+    attachment = Attachment(
+        owner_id=owner_id,
+        conversation=conversation,
+        original_name=name,
+        media_type=PDF_MEDIA_TYPE,
+        byte_size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        page_count=page_count,
+        token_estimate=page_count * PDF_TOKENS_PER_PAGE,
+    )
+    attachment.file.save("document.pdf", ContentFile(data), save=False)
+    try:
+        attachment.save()
+    except BaseException:
+        attachment_files_delete([attachment])
+        raise
+    return attachment
+
+
 def _stored_name(image: EncodedImage) -> str:
     # `attachment_path` replaces it with a random one; the extension only helps a human reader.
     return "image" + EXTENSIONS.get(image.media_type, "")
@@ -264,7 +317,7 @@ def attachments_validate(value: object) -> list[str]:
         raise AttachmentError("Attachments must be a list of attachment ids.", field="attachments")
     if len(value) > MAX_ATTACHMENTS_PER_MESSAGE:
         raise AttachmentError(
-            f"At most {MAX_ATTACHMENTS_PER_MESSAGE} images can be attached to one message.",
+            f"At most {MAX_ATTACHMENTS_PER_MESSAGE} files can be attached to one message.",
             field="attachments",
         )
     ids: list[str] = []

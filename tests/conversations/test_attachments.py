@@ -348,7 +348,7 @@ def test_the_oldest_images_beyond_the_api_limit_are_left_out_and_the_person_told
     first_turn = request["messages"][0]["content"]
     assert first_turn[0]["type"] == "text"
     assert "left out" in first_turn[0]["text"]
-    assert "20 older images were left out" in reply.notice
+    assert "20 older attachments were left out" in reply.notice
     for source in image_sources(request):
         with Image.open(io.BytesIO(base64.b64decode(source["data"]))) as sent:
             assert max(sent.size) <= 2000
@@ -524,3 +524,100 @@ def test_the_admin_shows_thumbnails_of_a_messages_images(api, conversation):
     assert 'alt="&lt;img src=x onerror=alert(1)&gt;.png"' in page
     listing = staff.get("/admin/conversations/attachment/").content.decode()
     assert f'src="/attachments/{key}/thumbnail/"' in listing
+
+
+# --- PDFs ----------------------------------------------------------------------------------------
+def pdf(pages: int = 2, *, password: str = "") -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=200, height=200)
+    if password:
+        writer.encrypt(password)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_is_checked_stored_and_sent_as_a_document(api, conversation, simulator, settings):
+    settings.CHATSITE_FILES_API = False
+    response = upload(api, conversation, pdf(3), "report.pdf")
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["media_type"], body["page_count"]) == ("application/pdf", 3)
+    assert body["thumbnail_url"] is None
+    from conversations.services.documents import PDF_TOKENS_PER_PAGE
+
+    assert body["token_estimate"] == 3 * PDF_TOKENS_PER_PAGE
+    reply = ask(conversation, "Summarize", attachments=[body["id"]])
+    assert reply.status == Message.Status.COMPLETE, reply.error_detail
+    content = simulator.requests[-1]["messages"][0]["content"]
+    assert [block["type"] for block in content] == ["document", "text"]
+    assert content[0]["source"]["media_type"] == "application/pdf"
+    assert base64.b64decode(content[0]["source"]["data"]) == pdf(3)
+
+
+def test_a_pdf_goes_through_the_files_api_once(api, conversation, simulator, settings):
+    settings.CHATSITE_FILES_API = True
+    key = upload(api, conversation, pdf(1), "a.pdf").json()["id"]
+    ask(conversation, "Read", attachments=[key])
+    ask(conversation, "Again")
+    sources = [
+        block["source"]
+        for request in simulator.requests
+        for block in request["messages"][0]["content"]
+        if block["type"] == "document"
+    ]
+    assert len(sources) == 2
+    assert {s["type"] for s in sources} == {"file"}
+    assert len({s["file_id"] for s in sources}) == 1
+
+
+def test_a_pdf_is_only_ever_downloaded(api, user, conversation):
+    key = upload(api, conversation, pdf(1), "report.pdf").json()["id"]
+    owner = Client()
+    owner.force_login(user)
+    response = owner.get(f"/attachments/{key}/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert owner.get(f"/attachments/{key}/thumbnail/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (pdf(1, password="secret"), "password-protected"),
+        (pdf(2)[:300], "damaged"),
+        (b"%PDF-1.7\n" + b"\x00" * 100, "damaged"),
+        (pdf(4), "4 pages"),
+    ],
+    ids=["encrypted", "truncated", "garbage", "too-many-pages"],
+)
+def test_bad_pdfs_are_refused_clearly(api, conversation, settings, data, words):
+    settings.CHATSITE_PDF_MAX_PAGES = 3
+    response = upload(api, conversation, data, "x.pdf")
+    assert response.status_code == 400
+    assert words in response.json()["error"]["message"]
+    assert not Attachment.objects.exists()
+
+
+def test_pdf_pages_beyond_the_request_limit_leave_the_oldest_document_out(api, conversation):
+    from conversations.llm.catalog import model_resolve
+    from conversations.services.history import conversation_path
+    from conversations.services.vision import MAX_PDF_PAGES_PER_REQUEST, images_plan
+
+    pages = MAX_PDF_PAGES_PER_REQUEST * 2 // 5  # two fit, a third does not
+    for turn in range(3):
+        key = upload(api, conversation, pdf(pages), f"part{turn}.pdf").json()["id"]
+        message_send(conversation=conversation, text=f"part {turn}", attachments=[key])
+        Message.objects.filter(status=Message.Status.PENDING).update(status="complete")
+    conversation.refresh_from_db()
+    path = conversation_path(conversation=conversation)
+    plan = images_plan(verbatim=path, spec=model_resolve(conversation.model))
+    questions = [m for m in path if m.role == Message.Role.USER]
+    assert [len(plan.chosen.get(m.id, [])) for m in questions] == [0, 1, 1]
+    assert plan.omitted == {questions[0].id: 1}
+    assert plan.notice.startswith("1 older attachment was left out")

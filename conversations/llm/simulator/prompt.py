@@ -11,6 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from conversations.llm.simulator.documents import (
+    MAX_PDF_PAGES,
+    PDF_MEDIA_TYPE,
+    PDF_PAGE_TOKENS,
+    pdf_pages,
+)
 from conversations.llm.simulator.files import FileStore
 from conversations.llm.simulator.images import (
     IMAGE_TILE,
@@ -93,6 +99,7 @@ class _Reader:
         self.files = files
         self.blocks: list[Block] = []
         self.image_sizes: list[tuple[str, int, int]] = []  # (where, width, height)
+        self.pdf_pages = 0
 
     def system(self, system: object) -> bool:
         if system is None:
@@ -206,14 +213,31 @@ class _Reader:
         return math.ceil(width / IMAGE_TILE) * math.ceil(height / IMAGE_TILE)
 
     def _document(self, loc: str, source: object) -> int:
-        # Documents are accepted so attachments do not break the simulator; text is measured.
+        """Plain-text documents are measured as text; PDFs by their pages."""
         if not isinstance(source, dict):
             raise invalid(f"{loc}: Field required")
-        if source.get("type") == "text" and isinstance(source.get("data"), str):
+        kind = source.get("type")
+        if kind == "text" and isinstance(source.get("data"), str):
             return text_tokens(source["data"])
-        if source.get("type") == "file" and isinstance(source.get("file_id"), str):
-            self.files.get(source["file_id"])  # an unknown file is a 404
-        return UNMEASURED_ATTACHMENT_TOKENS
+        if kind == "file" and isinstance(source.get("file_id"), str):
+            stored = self.files.get(source["file_id"])  # an unknown file is a 404
+            if stored.mime_type != PDF_MEDIA_TYPE:
+                raise invalid(f"{loc}: file {stored.id} is a {stored.mime_type}, not a PDF")
+            return self._pdf(loc, stored.data)
+        if kind == "base64":
+            if source.get("media_type") != PDF_MEDIA_TYPE:
+                raise invalid(f"{loc}.media_type: Input should be 'application/pdf'")
+            return self._pdf(loc, decode_base64(loc, source.get("data")))
+        if kind == "url" and isinstance(source.get("url"), str):
+            return UNMEASURED_ATTACHMENT_TOKENS
+        raise invalid(f"{loc}: expected a base64, text, url or file document source")
+
+    def _pdf(self, loc: str, raw: bytes) -> int:
+        pages = pdf_pages(loc, raw)
+        self.pdf_pages += pages
+        if self.pdf_pages > MAX_PDF_PAGES:
+            raise invalid(f"{loc}: A maximum of {MAX_PDF_PAGES} PDF pages may be provided.")
+        return pages * PDF_PAGE_TOKENS
 
 
 def _text(loc: str, text: object) -> int:
