@@ -172,10 +172,14 @@ class BuiltRequest:
     def count_tokens_arguments(self) -> dict[str, Any]:
         """`count_tokens` takes the prompt, not the generation settings."""
         keep = ("model", "system", "messages", "thinking")
-        return {k: v for k, v in self.body.items() if k in keep}
+        arguments = {k: v for k, v in self.body.items() if k in keep}
+        if "anthropic-beta" in self.extra_headers:  # the prompt refers to uploaded files
+            arguments["extra_headers"] = {"anthropic-beta": self.extra_headers["anthropic-beta"]}
+        return arguments
 
     def recorded(self) -> dict[str, Any]:
-        """The body as sent, for the request inspector: image bytes replaced by hash and size."""
+        """The body as sent, for the request inspector: image and PDF bytes replaced by hash
+        and size."""
         recorded = {**self.body, **self.extra_body}
         if self.extra_headers:
             recorded["_headers"] = self.extra_headers
@@ -349,8 +353,9 @@ def _turn(role: str, content: list[Block]) -> Turn:
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
         source = value.get("source")
-        if value.get("type") == "image" and isinstance(source, dict) and "data" in source:
-            data = str(source["data"])
+        inline = value.get("type") in ("image", "document")
+        if inline and isinstance(source, dict) and source.get("type") == "base64":
+            data = str(source.get("data", ""))
             digest = hashlib.sha256(data.encode()).hexdigest()
             redacted = {k: v for k, v in source.items() if k != "data"}
             return {**value, "source": {**redacted, "data_sha256": digest, "data_chars": len(data)}}

@@ -556,6 +556,9 @@ def test_a_pdf_is_checked_stored_and_sent_as_a_document(api, conversation, simul
     assert [block["type"] for block in content] == ["document", "text"]
     assert content[0]["source"]["media_type"] == "application/pdf"
     assert base64.b64decode(content[0]["source"]["data"]) == pdf(3)
+    recorded = Message.objects.get(pk=reply.pk).api_requests[0]["messages"][0]["content"][0]
+    assert "data" not in recorded["source"]
+    assert recorded["source"]["data_chars"] == len(content[0]["source"]["data"])
 
 
 def test_a_pdf_goes_through_the_files_api_once(api, conversation, simulator, settings):
