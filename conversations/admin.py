@@ -5,22 +5,32 @@ Edits that have a service (a summary's text, which marks it edited) go through i
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from conversations.models import Attachment, Conversation, Message, Summary
 from conversations.selectors import conversation_usage
+from conversations.services.context import COST_QUANTUM
 from conversations.services.conversations import summary_text_problem, summary_update
+from conversations.services.generation import generation_run_blocking
+from conversations.services.message_rules import ChatError
+from conversations.services.messages import message_regenerate
+from conversations.services.summaries import SummaryFailedError, conversation_resummarize
+from conversations.services.transcripts import transcript_export_json, transcript_filename
 
 EMPTY = "-"
 
@@ -67,6 +77,13 @@ def _thumbnails(attachments: Iterable[Attachment]) -> SafeString | str:
     return format_html_join("", "{}", ((item,) for item in items)) if items else EMPTY
 
 
+def _requests_pre(message: Message) -> SafeString | str:
+    requests: Any = message.api_requests
+    if not requests:
+        return EMPTY
+    return _pre(json.dumps(requests, indent=2, ensure_ascii=False, sort_keys=False))
+
+
 def _cost(value: object) -> str:
     return f"${value}" if value is not None else EMPTY
 
@@ -87,23 +104,82 @@ class SummaryTextForm(forms.ModelForm[Summary]):
 
 
 # --- conversations ------------------------------------------------------------------------------
+class TreeOrderFormSet(BaseInlineFormSet[Message, Conversation, forms.ModelForm[Message]]):
+    """The messages depth-first from the root, each reply under its question and each branch
+    after its sibling: the order a person reads the tree in (a formset indexes its queryset,
+    so a list works)."""
+
+    def get_queryset(self) -> Any:
+        if not hasattr(self, "_tree_ordered"):
+            self._tree_ordered = message_tree_order(list(super().get_queryset()))
+        return self._tree_ordered
+
+
 class MessageInline(admin.StackedInline[Message, Conversation]):
     model = Message
+    formset = TreeOrderFormSet
     extra = 0
     fk_name = "conversation"
     fields = [
-        ("role", "status", "stop_reason", "is_pinned"),
+        ("branch", "role", "status", "stop_reason", "is_pinned"),
         "text",
+        "images",
         ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
         ("cost_usd", "context_tokens"),
         ("error_type", "error_detail"),
         ("api_message_id", "api_request_id"),
+        "request_inspector",
     ]
-    readonly_fields = ["api_message_id", "api_request_id", "cost_usd", "context_tokens"]
+    readonly_fields = [
+        "branch",
+        "images",
+        "api_message_id",
+        "api_request_id",
+        "cost_usd",
+        "context_tokens",
+        "request_inspector",
+    ]
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
-        return super().get_queryset(request).order_by("created_at", "id")
+        # Queries: the messages (with their recorded requests) and, prefetched, their images.
+        return (
+            super()
+            .get_queryset(request)
+            .order_by("created_at", "id")
+            .defer(None)
+            .prefetch_related("attachments")
+        )
+
+    @admin.display(description="place")
+    def branch(self, obj: Message) -> str:
+        depth = getattr(obj, "tree_depth", 0)
+        return (
+            f"{'· ' * depth}{'reply' if obj.role == Message.Role.ASSISTANT else 'turn'} {depth + 1}"
+        )
+
+    @admin.display(description="images")
+    def images(self, obj: Message) -> SafeString | str:
+        return _thumbnails(obj.attachments.all())
+
+    @admin.display(description="requests sent")
+    def request_inspector(self, obj: Message) -> SafeString | str:
+        return _requests_pre(obj)
+
+
+def message_tree_order(messages: list[Message]) -> list[Message]:
+    """Depth-first from the roots, children in creation order; sets `tree_depth` on each."""
+    children: dict[int | None, list[Message]] = {}
+    for message in messages:  # already in creation order
+        children.setdefault(message.parent_id, []).append(message)
+    ordered: list[Message] = []
+    stack = [(root, 0) for root in reversed(children.get(None, []))]
+    while stack:
+        message, depth = stack.pop()
+        message.tree_depth = depth  # type: ignore[attr-defined]
+        ordered.append(message)
+        stack.extend((child, depth + 1) for child in reversed(children.get(message.id, [])))
+    return ordered
 
 
 class SummaryInlineFormSet(BaseInlineFormSet[Summary, Conversation, forms.ModelForm[Summary]]):
@@ -147,22 +223,83 @@ class SummaryInline(admin.StackedInline[Summary, Conversation]):
         return _cost(obj.cost_usd)
 
 
+# Every token a conversation's messages were billed for.
+PROMPT_AND_OUTPUT = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+
+
+class ReplyStatusFilter(admin.SimpleListFilter):
+    """Conversations with a reply in a given state (an interrupted one needs a retry)."""
+
+    title = "a reply that is"
+    parameter_name = "reply_status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(value), str(label)) for value, label in Message.Status.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() not in Message.Status.values:
+            return queryset
+        with_status = Message.objects.filter(status=self.value()).values("conversation_id")
+        return queryset.filter(pk__in=with_status)
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin[Conversation]):
-    list_display = ["__str__", "owner", "model", "message_count", "updated_at"]
-    list_filter = ["model", "is_archived", "updated_at"]
-    search_fields = ["title", "owner__username", "uuid"]
+    class Media:
+        css = {"all": ["chat/admin.css"]}
+
+    list_display = [
+        "__str__",
+        "owner",
+        "model",
+        "message_count",
+        "tokens",
+        "cost",
+        "updated_at",
+    ]
+    list_filter = ["model", ReplyStatusFilter, "is_archived", "updated_at"]
+    search_fields = ["title", "owner__username", "owner__email", "uuid", "messages__text"]
+    search_help_text = "Title, owner, or any message's text."
     list_select_related = ["owner"]
     raw_id_fields = ["owner", "active_leaf"]
     readonly_fields = ["uuid", "total_cost", "created_at", "updated_at"]
     inlines = [MessageInline, SummaryInline]
+    actions = ["export_json", "resummarize", "retry_interrupted"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        return super().get_queryset(request).annotate(message_total=Count("messages"))
+        # One query for the whole list page: counts and sums are annotated per conversation.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                message_total=Count("messages"),
+                token_total=sum(
+                    (Coalesce(Sum(f"messages__{name}"), 0) for name in PROMPT_AND_OUTPUT),
+                    Value(0),
+                ),
+                cost_total=Sum("messages__cost_usd"),
+            )
+        )
 
     @admin.display(description="messages", ordering="message_total")
     def message_count(self, obj: Conversation) -> int:
         return getattr(obj, "message_total", 0)
+
+    @admin.display(description="tokens", ordering="token_total")
+    def tokens(self, obj: Conversation) -> str:
+        total = getattr(obj, "token_total", None)
+        return f"{total:,}" if total is not None else EMPTY
+
+    @admin.display(description="cost", ordering="cost_total")
+    def cost(self, obj: Conversation) -> str:
+        total = getattr(obj, "cost_total", None)
+        # SQLite sums decimals as floats: round to what is stored.
+        return _cost(Decimal(total).quantize(COST_QUANTUM) if total is not None else None)
 
     @admin.display(description="total cost")
     def total_cost(self, obj: Conversation) -> str:
@@ -175,6 +312,46 @@ class ConversationAdmin(admin.ModelAdmin[Conversation]):
             f"{usage['output_tokens']:,} output, {usage['cache_read_input_tokens']:,} "
             f"cache read, {usage['cache_creation_input_tokens']:,} cache write tokens)"
         )
+
+    @admin.action(description="Export the selected conversations (JSON, zipped)")
+    def export_json(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> HttpResponse:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for conversation in queryset.order_by("pk"):
+                exported = transcript_export_json(conversation=conversation, images="omit")
+                name = transcript_filename(conversation=conversation, extension="json")
+                bundle.writestr(name, json.dumps(exported, indent=2, ensure_ascii=False))
+        response = HttpResponse(archive.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = 'attachment; filename="conversations.zip"'
+        return response
+
+    @admin.action(description="Summarize the older turns of the active branch again")
+    def resummarize(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        done = 0
+        for conversation in queryset:
+            try:
+                if conversation_resummarize(conversation=conversation):
+                    done += 1
+            except SummaryFailedError as exc:
+                self.message_user(request, f"{conversation}: {exc}", messages.ERROR)
+        self.message_user(request, f"Wrote {done} new summaries.", messages.SUCCESS)
+
+    @admin.action(description="Retry the interrupted or failed reply at the end of the branch")
+    def retry_interrupted(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        retried = 0
+        for conversation in queryset.select_related("active_leaf"):
+            leaf = conversation.active_leaf
+            retryable = (Message.Status.INTERRUPTED, Message.Status.ERROR)
+            if leaf is None or leaf.role != Message.Role.ASSISTANT or leaf.status not in retryable:
+                continue
+            try:
+                reply = message_regenerate(conversation=conversation, message_uuid=leaf.uuid)
+            except ChatError as exc:
+                self.message_user(request, f"{conversation}: {exc.message}", messages.ERROR)
+                continue
+            generation_run_blocking(reply=reply)
+            retried += 1
+        self.message_user(request, f"Retried {retried} replies.", messages.SUCCESS)
 
 
 # --- messages -----------------------------------------------------------------------------------
@@ -317,10 +494,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
 
     @admin.display(description="requests sent")
     def request_inspector(self, obj: Message) -> SafeString | str:
-        requests: Any = obj.api_requests
-        if not requests:
-            return EMPTY
-        return _pre(json.dumps(requests, indent=2, ensure_ascii=False, sort_keys=False))
+        return _requests_pre(obj)
 
 
 @admin.register(Attachment)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import anthropic
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
@@ -179,6 +180,22 @@ async def summary_compact(
         result.output_tokens,
     )
     return saved
+
+
+def conversation_resummarize(*, conversation: Conversation) -> Summary | None:
+    """Write the active branch's summary again from the turns themselves (sync; staff use it
+    after editing covered messages). None when the branch has no summary.
+
+    Raises SummaryFailedError.
+    """
+    path = conversation_path(conversation=conversation)
+    current = summary_for_path(conversation=conversation, path=path)
+    if current is None:
+        return None
+    boundary = next(m for m in path if m.id == current.covers_up_to_id)
+    return async_to_sync(summary_compact)(
+        conversation=conversation, path=path, summary=None, boundary=boundary
+    )
 
 
 # --- background compaction after a reply ------------------------------------------------------

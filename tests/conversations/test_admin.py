@@ -217,3 +217,180 @@ def form_data(response, **changes: str) -> dict[str, object]:
                 data[form.add_prefix(name)] = value
     data.update(changes)
     return data
+
+
+# --- the conversation list and page --------------------------------------------------------------
+def conversation_list(client: Client, query: str = "") -> str:
+    response = client.get(f"/admin/conversations/conversation/{query}")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_list_shows_counts_tokens_and_cost_in_a_constant_number_of_queries(staff_client, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def listed_with(conversations: int) -> int:
+        for i in range(conversations):
+            conversation = ConversationFactory(owner=user, title=f"chat {i}")
+            chain(
+                conversation,
+                ("user", "q"),
+                ("assistant", "a"),
+                input_tokens=100,
+                output_tokens=20,
+                cost_usd=Decimal("0.001"),
+            )
+        with CaptureQueriesContext(connection) as queries:
+            page = conversation_list(staff_client)
+        assert "chat 0" in page
+        return len(queries)
+
+    assert listed_with(2) == listed_with(20)
+    page = conversation_list(staff_client)
+    # Each listed conversation: 2 messages, 240 tokens (2 x 120), $0.002.
+    assert ">240<" in page
+    assert "$0.002000" in page
+
+
+@pytest.mark.django_db
+def test_conversations_are_found_by_message_text_and_filtered_by_reply_status(staff_client, user):
+    found = ConversationFactory(owner=user, title="Found")
+    chain(
+        found,
+        ("user", "the zanzibar question"),
+        (
+            "assistant",
+            "half",
+        ),
+    )
+    found.active_leaf.status = Message.Status.INTERRUPTED
+    found.active_leaf.save()
+    other = ConversationFactory(owner=user, title="Elsewhere")
+    chain(other, ("user", "unrelated"), ("assistant", "fine"))
+    by_text = conversation_list(staff_client, "?q=zanzibar")
+    assert 'field-message_count">2<' in by_text  # the search's join does not double counts
+    assert "Found" in by_text
+    assert "Elsewhere" not in by_text
+    interrupted = conversation_list(staff_client, "?reply_status=interrupted")
+    assert "Found" in interrupted
+    assert "Elsewhere" not in interrupted
+
+
+@pytest.mark.django_db
+def test_the_conversation_page_shows_the_tree_in_reading_order_in_constant_queries(
+    staff_client, user
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    conversation = ConversationFactory(owner=user)
+    question, first = chain(conversation, ("user", "QUESTION"), ("assistant", "FIRST-ANSWER"))
+    later = chain(conversation, ("user", "FOLLOW-UP"), ("assistant", "FOLLOW-ANSWER"))
+    # A regenerated reply to the first question, created last: shown right after its sibling's
+    # branch, not at the end.
+    from tests.factories import MessageFactory
+
+    MessageFactory(conversation=conversation, parent=question, role="assistant", text="SIBLING")
+    url = f"/admin/conversations/conversation/{conversation.pk}/change/"
+    with CaptureQueriesContext(connection) as few:
+        page = staff_client.get(url).content.decode()
+    order = ["QUESTION", "FIRST-ANSWER", "FOLLOW-UP", "FOLLOW-ANSWER", "SIBLING"]
+    positions = [page.index(f"{text}</textarea>") for text in order]
+    assert positions == sorted(positions)
+    assert later[0].parent_id == first.id
+    chain(conversation, *[("user" if i % 2 == 0 else "assistant", f"more {i}") for i in range(30)])
+    with CaptureQueriesContext(connection) as many:
+        staff_client.get(url)
+    assert len(many) == len(few)
+
+
+def admin_form_data(client: Client, url: str) -> dict[str, object]:
+    """The change form's current values, as a browser would submit them."""
+    form = client.get(url).context["adminform"].form
+    data: dict[str, object] = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+            continue
+        data[name] = getattr(value, "pk", value)
+    return data
+
+
+@pytest.mark.django_db
+def test_a_message_edited_in_the_admin_is_what_the_next_call_sends(
+    staff_client, api, conversation, simulator
+):
+    first = sent_reply(api, conversation, "What is the capital of France?")
+    question = Message.objects.get(pk=first.parent_id)
+    url = f"/admin/conversations/message/{question.pk}/change/"
+    data = admin_form_data(staff_client, url)
+    data["text"] = "What is the capital of Portugal?"
+    response = staff_client.post(url, data)
+    assert response.status_code == 302, response.content
+    sent_reply(api, conversation, "And its population?")
+    from tests.sent import sent_turns
+
+    turns = sent_turns(simulator.requests[-1])
+    assert turns[0] == ("user", "What is the capital of Portugal?")
+
+
+@pytest.mark.django_db
+def test_staff_export_selected_conversations_as_a_zip(staff_client, user):
+    import io
+    import json
+    import zipfile
+
+    chats = [ConversationFactory(owner=user, title=f'a";\\r\\nSet-Cookie:x {i}') for i in range(2)]
+    for chat in chats:
+        chain(chat, ("user", "hello"), ("assistant", "hi"))
+    response = staff_client.post(
+        "/admin/conversations/conversation/",
+        {"action": "export_json", "_selected_action": [c.pk for c in chats]},
+    )
+    assert response["Content-Type"] == "application/zip"
+    assert "\n" not in response["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        names = bundle.namelist()
+        assert len(names) == 2
+        assert all("/" not in name and "\\r" not in name for name in names)
+        exported = [json.loads(bundle.read(name)) for name in names]
+    assert {e["conversation"]["id"] for e in exported} == {str(c.uuid) for c in chats}
+
+
+@pytest.mark.django_db
+def test_staff_retry_an_interrupted_reply(staff_client, api, conversation, simulator):
+    reply = sent_reply(api, conversation, "Tell me a story")
+    Message.objects.filter(pk=reply.pk).update(status=Message.Status.INTERRUPTED)
+    response = staff_client.post(
+        "/admin/conversations/conversation/",
+        {"action": "retry_interrupted", "_selected_action": [conversation.pk]},
+    )
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    retried = conversation.active_leaf
+    assert retried.pk != reply.pk
+    assert retried.parent_id == reply.parent_id
+    assert retried.status == Message.Status.COMPLETE
+
+
+@pytest.mark.django_db
+def test_staff_resummarize_writes_the_summary_again_from_the_turns(
+    staff_client, conversation, simulator
+):
+    summary = summary_of(conversation)
+    before = Summary.objects.count()
+    response = staff_client.post(
+        "/admin/conversations/conversation/",
+        {"action": "resummarize", "_selected_action": [conversation.pk]},
+    )
+    assert response.status_code == 302
+    assert Summary.objects.count() == before + 1
+    newest = Summary.objects.latest("created_at", "id")
+    assert newest.covers_up_to_id == summary.covers_up_to_id
+    assert newest.text != summary.text
