@@ -497,7 +497,7 @@ def test_variant_sizes(
 
 def test_large_resize_in_bands_equals_one_resize() -> None:
     source = noise("RGB", (1800, 1300))
-    whole = source.resize((1500, 1083), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    whole = source.resize((1500, 1083), images.RESAMPLE, reducing_gap=images.REDUCING_GAP)
     banded = images._resize(source, (1500, 1083))
     assert banded.size == whole.size
     # Each band's coefficients come from its own box: equal up to rounding, even on noise.
