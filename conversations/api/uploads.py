@@ -15,6 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
@@ -43,7 +44,13 @@ def _error(code: str, message: str, status: int, field: str | None = None) -> Js
 def _authenticate(request: HttpRequest) -> User | AnonymousUser:
     # The setting holds classes once DRF has imported them (the stubs say strings).
     classes = cast(list[type[BaseAuthentication]], api_settings.DEFAULT_AUTHENTICATION_CLASSES)
-    user: User | AnonymousUser = Request(request, authenticators=[c() for c in classes]).user
+    # The CSRF check of session authentication reads the form, so the parsers must be there.
+    drf_request = Request(
+        request,
+        authenticators=[c() for c in classes],
+        parsers=[MultiPartParser(), FormParser()],
+    )
+    user: User | AnonymousUser = drf_request.user
     return user
 
 

@@ -146,6 +146,14 @@ def test_a_session_upload_needs_the_csrf_token(user, conversation):
     response = upload(browser, conversation, png())
     assert response.status_code == 403
     assert "CSRF" in response.json()["error"]["message"]
+    browser.get(f"/c/{conversation.uuid}/")  # the page sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(
+        f"/api/conversations/{conversation.uuid}/attachments/",
+        {"file": _named(png(), "ok.png")},
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code == 201, response.content
 
 
 def test_unsent_uploads_are_capped(api, conversation, settings):
