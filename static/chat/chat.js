@@ -1,6 +1,8 @@
 // The conversation page: one WebSocket per tab, following the conversation's stream, plus the
 // REST calls for settings, pins and summaries. Frames are documented in docs/websocket.md.
-// Text is always inserted as text, never as HTML.
+// Text is always inserted as text, never as HTML. Images: attachments.js.
+
+import { createAttachmentTray, renderMessageAttachments } from "./attachments.js";
 
 const main = document.querySelector("main.conversation[data-conversation-id]");
 
@@ -56,7 +58,9 @@ function startConversation(main) {
   // message id -> {data, element, length, thinkingLength, live, summarizing, continuing}; `live`:
   // frames have added text since the server's copy was last taken.
   const messages = new Map();
-  const pendingSends = new Map(); // client_id -> {text, prefill}, restored into the composer on error
+  // client_id -> {text, prefill, attachments}, restored into the composer on error
+  const pendingSends = new Map();
+  let waitingForUploads = false; // a send is held until the images finish uploading
   let socket = null;
   let retryDelay = 500;
   let closedForGood = false;
@@ -81,6 +85,23 @@ function startConversation(main) {
     render(entry);
   }
   textarea.value = localStorage.getItem(draftKey) || "";
+  // The tray's uploaded images are kept beside the draft.
+  const tray = createAttachmentTray({
+    conversationId,
+    elements: {
+      form,
+      textarea,
+      button: document.getElementById("attach-button"),
+      input: document.getElementById("attach-input"),
+      box: document.getElementById("attachments"),
+      list: document.getElementById("attachment-tray"),
+      total: document.getElementById("attachment-total"),
+      status: document.getElementById("attachment-status"),
+    },
+    storageKey: `${draftKey}:attachments`,
+    csrfToken,
+    showError,
+  });
   const settingsPanel = setUpSettings();
   updatePrefillField();
   updateComposer();
@@ -155,9 +176,10 @@ function startConversation(main) {
 
   function restorePendingSend(clientId) {
     if (!pendingSends.has(clientId)) return;
-    const { text, prefill } = pendingSends.get(clientId);
+    const { text, prefill, attachments } = pendingSends.get(clientId);
     if (!textarea.value) textarea.value = text;
     if (prefill && !prefillInput.value) prefillInput.value = prefill;
+    tray.restore(attachments);
     pendingSends.delete(clientId);
     saveDraft();
   }
@@ -356,6 +378,7 @@ function startConversation(main) {
     entry.thinkingLength = codePoints(data.thinking || "");
     element.dataset.status = data.status;
     renderPin(entry);
+    renderMessageAttachments(element, data.attachments);
     renderText(entry);
     const thinking = element.querySelector(".thinking");
     if (thinking) {
@@ -462,6 +485,8 @@ function startConversation(main) {
       if (data.cost_usd != null) parts.push(formatCost(data.cost_usd));
       if (data.duration_ms != null) parts.push(`${(data.duration_ms / 1000).toFixed(1)} s`);
     }
+    // E.g. which older images were left out of the request.
+    if (data.notice) parts.push(data.notice);
     details.textContent = parts.join(" · ");
   }
 
@@ -509,13 +534,30 @@ function startConversation(main) {
   }
 
   function send() {
+    // Never without an image the person attached: wait for the uploads, then send what the
+    // composer holds by then. An upload that fails meanwhile stops the send, so the person
+    // sees it before anything goes out.
+    if (tray.uploading()) {
+      if (waitingForUploads) return;
+      waitingForUploads = true;
+      showError("Waiting for images to upload…");
+      tray.settled().then((allUploaded) => {
+        waitingForUploads = false;
+        if (allUploaded) send();
+        else showError("An image could not be uploaded (see above). Remove it, then send again.");
+      });
+      return;
+    }
     const text = textarea.value;
-    if (!text.trim()) return showError("Type a message first.");
+    if (!text.trim() && !tray.ready().length) return showError("Type a message or attach an image first.");
     const frame = { type: "send", text, client_id: crypto.randomUUID() };
     const prefill = prefillField.hidden ? "" : prefillInput.value;
     if (prefill) frame.prefill = prefill;
+    const attachments = tray.ready();
+    if (attachments.length) frame.attachments = attachments.map((a) => a.id);
     if (!sendFrame(frame)) return;
-    pendingSends.set(frame.client_id, { text, prefill });
+    tray.clear();
+    pendingSends.set(frame.client_id, { text, prefill, attachments });
     textarea.value = "";
     prefillInput.value = "";
     saveDraft();
@@ -868,7 +910,7 @@ function startConversation(main) {
     const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
     if (payload !== undefined) {
       options.headers["Content-Type"] = "application/json";
-      options.headers["X-CSRFToken"] = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || "";
+      options.headers["X-CSRFToken"] = csrfToken();
       options.body = JSON.stringify(payload);
     }
     let response;
@@ -902,6 +944,10 @@ function startConversation(main) {
     } else if (value && typeof value === "object") {
       for (const [key, item] of Object.entries(value)) collectFieldErrors(item, SETTINGS_FIELDS.has(key) ? key : name, into);
     }
+  }
+
+  function csrfToken() {
+    return document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || "";
   }
 
   // --- small things ----------------------------------------------------------------------------
