@@ -16,9 +16,15 @@ from django.conf import settings  # noqa: E402
 from chatsite.body_limit import BodySizeLimit  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
+
+def _largest_body() -> int:
+    # The largest legitimate body: an upload or a transcript import (each view checks its own).
+    return max(settings.CHATSITE_UPLOAD_MAX_BYTES, settings.CHATSITE_IMPORT_MAX_BYTES)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": BodySizeLimit(django_asgi_app, limit=lambda: settings.CHATSITE_UPLOAD_MAX_BYTES),
+        "http": BodySizeLimit(django_asgi_app, limit=_largest_body),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

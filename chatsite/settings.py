@@ -324,3 +324,7 @@ CHATSITE_FILES_API: bool = env.bool(
 )
 # Images by https URL, passed to Claude as `source.type = url` (the server never fetches them).
 CHATSITE_IMAGE_URLS: bool = env.bool("CHATSITE_IMAGE_URLS", default=False)
+
+# Transcripts: the largest import file, and the largest bulk export (a zip built in memory).
+CHATSITE_IMPORT_MAX_BYTES: int = env.int("CHATSITE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+CHATSITE_EXPORT_MAX_BYTES: int = env.int("CHATSITE_EXPORT_MAX_BYTES", default=200 * 1024 * 1024)

@@ -51,6 +51,7 @@ async def post(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple
 
 async def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(settings):
     settings.CHATSITE_UPLOAD_MAX_BYTES = 1000
+    settings.CHATSITE_IMPORT_MAX_BYTES = 1000
     status, asked = await post([(b"content-length", str(50 * 2**20).encode())], [b"x"])
     assert status == 413
     assert asked == 0
@@ -58,6 +59,7 @@ async def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(setti
 
 async def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(settings):
     settings.CHATSITE_UPLOAD_MAX_BYTES = 1000
+    settings.CHATSITE_IMPORT_MAX_BYTES = 1000
     chunk = b"x" * 2**19
     status, asked = await post([], [chunk] * 10)
     assert status == 413
@@ -66,5 +68,6 @@ async def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(settings):
 
 async def test_a_body_within_the_limit_reaches_django(settings):
     settings.CHATSITE_UPLOAD_MAX_BYTES = 1000
+    settings.CHATSITE_IMPORT_MAX_BYTES = 1000
     status, _ = await post([(b"content-length", b"10")], [b"0123456789"])
     assert status == 403  # Django answered: no credentials

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations.api import uploads, views
+from conversations.api import transcripts, uploads, views
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="api-models"),
@@ -47,7 +47,9 @@ urlpatterns = [
     ),
     path(
         "conversations/<uuid:conversation_id>/export/",
-        views.ConversationExportView.as_view(),
+        transcripts.ConversationExportView.as_view(),
         name="api-export",
     ),
+    path("export/", transcripts.BulkExportView.as_view(), name="api-export-all"),
+    path("import/", transcripts.TranscriptImportView.as_view(), name="api-import"),
 ]

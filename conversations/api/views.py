@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,11 +48,6 @@ from conversations.services.conversations import (
 from conversations.services.generation import generation_run_blocking
 from conversations.services.history import conversation_path
 from conversations.services.messages import message_continue, message_send
-from conversations.services.transcripts import (
-    IMAGE_EXPORTS,
-    transcript_export_json,
-    transcript_filename,
-)
 
 STREAM_PARAMETER = OpenApiParameter(
     "stream",
@@ -246,40 +240,3 @@ class AttachmentDetailView(APIView):
         if not attachment_delete(owner_id=owner_id, attachment_uuid=attachment_id):
             raise NotFound("No such unsent attachment.")
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ConversationExportView(APIView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("format", OpenApiTypes.STR, enum=["json"], default="json"),
-            OpenApiParameter(
-                "images",
-                OpenApiTypes.STR,
-                enum=list(IMAGE_EXPORTS),
-                default="link",
-                description="Images as base64 bytes, as links to this server, or left out.",
-            ),
-        ],
-        responses={(200, "application/json"): OpenApiTypes.OBJECT},
-    )
-    def get(self, request: Request, conversation_id: str) -> HttpResponse:
-        conversation = _conversation(request, conversation_id)
-        export_format = request.query_params.get("format", "json")
-        if export_format != "json":
-            raise ValidationError(
-                {"format": [f"Unknown export format {export_format[:20]!r}; use json."]}
-            )
-        images = request.query_params.get("images", "link")
-        if images not in IMAGE_EXPORTS:
-            raise ValidationError(
-                {"images": [f"Unknown choice {images[:20]!r}; use base64, link or omit."]}
-            )
-        body = json.dumps(
-            transcript_export_json(conversation=conversation, images=images),  # type: ignore[arg-type]
-            indent=2,
-            ensure_ascii=False,
-        )
-        response = HttpResponse(body, content_type="application/json; charset=utf-8")
-        filename = transcript_filename(conversation=conversation, extension="json")
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
