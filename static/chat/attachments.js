@@ -272,7 +272,7 @@ export function createAttachmentTray({ conversationId, elements, storageKey, csr
   function renderTotal() {
     const ready = items.filter((item) => item.state === "ready");
     const tokens = ready.reduce((sum, item) => sum + (item.data.token_estimate || 0), 0);
-    total.textContent = ready.length ? `≈ ${formatNumber(tokens)} tokens for images` : "";
+    total.textContent = ready.length ? `≈ ${formatNumber(tokens)} tokens for attachments` : "";
   }
 
   // Screen readers hear what happened in the tray (the list itself is not a live region).

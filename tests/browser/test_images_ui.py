@@ -126,7 +126,8 @@ def test_an_attached_image_is_sent_shown_and_still_there_after_a_reload(
         "img => img.getAttribute('src').endsWith('/thumbnail/') && img.naturalWidth > 0",
         arg=thumb.element_handle(),
     )
-    assert page.locator("#attachment-total").inner_text() == f"≈ {expected:,} tokens for images"
+    total = page.locator("#attachment-total").inner_text()
+    assert total == f"≈ {expected:,} tokens for attachments"
     assert item.get_by_role("button", name="Remove photo.png").is_visible()
     page.screenshot(path=str(artifacts / "images-tray.png"))
 
@@ -198,7 +199,7 @@ def test_images_are_attached_by_paste_and_by_drop(asgi_server, browser, user):
     names = tray(page).locator(".attachment-name").all_inner_texts()
     assert names == ["pasted.png", "dropped.png"]
     total = tokens_for(300, 200) + tokens_for(100, 80)
-    assert page.locator("#attachment-total").inner_text() == f"≈ {total:,} tokens for images"
+    assert page.locator("#attachment-total").inner_text() == f"≈ {total:,} tokens for attachments"
     assert composer.input_value() == "draft stays"
 
     composer.press("Enter")
@@ -406,4 +407,27 @@ def test_a_replys_notice_is_shown_in_its_details(asgi_server, browser, user):
     errors = watch_errors(page)
     page.goto(f"{asgi_server.url}/c/{conversation.uuid}/")
     assert notice in last_reply(page).locator(".details").inner_text()
+    assert errors == []
+
+
+def test_a_pdf_is_attached_sent_and_shown_as_a_download_link(asgi_server, browser, user):
+    from pypdf import PdfWriter
+
+    from conversations.services.documents import PDF_TOKENS_PER_PAGE
+
+    writer = PdfWriter()
+    for _ in range(2):
+        writer.add_blank_page(width=200, height=200)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    page, _, errors = open_conversation(browser, asgi_server, user)
+    attach(page, {"name": "report.pdf", "mimeType": "application/pdf", "buffer": buffer.getvalue()})
+    item = wait_uploaded(page, "report.pdf")
+    assert f"≈ {2 * PDF_TOKENS_PER_PAGE:,} tokens" in item.inner_text()
+    page.get_by_label("Message").fill("Summarize this")
+    page.get_by_label("Message").press("Enter")
+    wait_reply(page)
+    link = page.locator(".message.user a", has_text="report.pdf")
+    attachment = Attachment.objects.get()
+    assert link.get_attribute("href") == f"/attachments/{attachment.uuid}/"
     assert errors == []
