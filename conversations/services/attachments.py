@@ -13,6 +13,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -91,34 +92,25 @@ class SendableFile:
 
 def attachment_sizes(attachment: Attachment) -> list[SendableFile]:
     """The stored sizes of an attachment, largest first (none for an image by URL)."""
-    if not attachment.file:
-        return []
-    sizes = [
-        SendableFile(
-            attachment=attachment,
-            file_name=attachment.file.name,
-            media_type=attachment.media_type,
-            width=attachment.width,
-            height=attachment.height,
-            byte_size=attachment.byte_size,
-            files_api_id=attachment.files_api_id,
-            files_api_field="files_api_id",
-        )
-    ]
-    if attachment.standard_file:
-        sizes.append(
-            SendableFile(
-                attachment=attachment,
-                file_name=attachment.standard_file.name,
-                media_type=attachment.standard_media_type,
-                width=attachment.standard_width,
-                height=attachment.standard_height,
-                byte_size=attachment.standard_byte_size,
-                files_api_id=attachment.standard_files_api_id,
-                files_api_field="standard_files_api_id",
-            )
-        )
-    return sizes
+    prefixes = ["", "standard_"] if attachment.standard_file else [""]
+    return [_stored_size(attachment, prefix) for prefix in prefixes] if attachment.file else []
+
+
+def _stored_size(attachment: Attachment, prefix: str) -> SendableFile:
+    # The two sizes are parallel sets of fields: `file`, `width`... and `standard_file`...
+    def value(name: str) -> Any:
+        return getattr(attachment, prefix + name)
+
+    return SendableFile(
+        attachment=attachment,
+        file_name=value("file").name,
+        media_type=value("media_type"),
+        width=value("width"),
+        height=value("height"),
+        byte_size=value("byte_size"),
+        files_api_id=value("files_api_id"),
+        files_api_field=prefix + "files_api_id",
+    )
 
 
 def attachment_size_for(attachment: Attachment, *, long_edge: int) -> SendableFile | None:
