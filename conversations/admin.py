@@ -14,7 +14,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet, Sum, Value
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
@@ -64,6 +64,9 @@ def _thumbnails(attachments: Iterable[Attachment]) -> SafeString | str:
             )
             continue
         full = reverse("attachment", args=[attachment.uuid])
+        if not attachment.thumbnail:  # a PDF: its name, as a download link
+            items.append(format_html('<a href="{}">{}</a>', full, attachment.original_name))
+            continue
         thumbnail = reverse("attachment-thumbnail", args=[attachment.uuid])
         items.append(
             format_html(
@@ -232,6 +235,18 @@ PROMPT_AND_OUTPUT = (
 )
 
 
+def _of_messages(aggregate: Any) -> Subquery:
+    """`aggregate` over the messages of the conversation in the outer query."""
+    per_conversation = (
+        Message.objects.filter(conversation=OuterRef("pk"))
+        .order_by()
+        .values("conversation")
+        .annotate(value=aggregate)
+        .values("value")
+    )
+    return Subquery(per_conversation)
+
+
 class ReplyStatusFilter(admin.SimpleListFilter):
     """Conversations with a reply in a given state (an interrupted one needs a retry)."""
 
@@ -272,17 +287,16 @@ class ConversationAdmin(admin.ModelAdmin[Conversation]):
     actions = ["export_json", "resummarize", "retry_interrupted"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        # One query for the whole list page: counts and sums are annotated per conversation.
+        # One query for the whole list page: counts and sums per conversation as subqueries,
+        # so the join a search by message text adds cannot multiply them.
+        tokens = sum((Coalesce(Sum(name), 0) for name in PROMPT_AND_OUTPUT), Value(0))
         return (
             super()
             .get_queryset(request)
             .annotate(
-                message_total=Count("messages"),
-                token_total=sum(
-                    (Coalesce(Sum(f"messages__{name}"), 0) for name in PROMPT_AND_OUTPUT),
-                    Value(0),
-                ),
-                cost_total=Sum("messages__cost_usd"),
+                message_total=Coalesce(_of_messages(Count("pk")), 0),
+                token_total=_of_messages(tokens),
+                cost_total=_of_messages(Sum("cost_usd")),
             )
         )
 
@@ -513,7 +527,29 @@ class AttachmentAdmin(admin.ModelAdmin[Attachment]):
     ]
     list_select_related = ["owner"]
     raw_id_fields = ["owner", "conversation", "message"]
-    readonly_fields = ["thumbnail_image"]
+    # The stored files and what was measured of them come from the checked pipeline only.
+    exclude = [
+        "file",
+        "standard_file",
+        "thumbnail",
+        "files_api_id",
+        "standard_files_api_id",
+    ]
+    readonly_fields = [
+        "thumbnail_image",
+        "media_type",
+        "width",
+        "height",
+        "byte_size",
+        "sha256",
+        "token_estimate",
+        "standard_media_type",
+        "standard_width",
+        "standard_height",
+        "standard_byte_size",
+        "page_count",
+        "source_url",
+    ]
 
     @admin.display(description="image")
     def thumbnail_image(self, obj: Attachment) -> SafeString | str:

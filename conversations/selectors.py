@@ -51,14 +51,14 @@ def conversation_get_for_user(
 def attachment_get_for_user(
     *, user: User | AnonymousUser, attachment_uuid: uuid.UUID | str
 ) -> Attachment:
-    """An image its owner uploaded (staff may see any: they inspect histories in the admin);
+    """An image its owner uploaded (or any, for staff allowed to view attachments in the admin);
     Attachment.DoesNotExist for anyone else, indistinguishable from a missing one."""
     if not user.is_authenticated:
         raise Attachment.DoesNotExist
     key = _uuid_or_missing(attachment_uuid, Attachment.DoesNotExist)
-    attachments = (
-        Attachment.objects.all() if user.is_staff else Attachment.objects.filter(owner=user)
-    )
+    # Staff who may view attachments in the admin: a permission, not just is_staff.
+    may_see_all = user.is_staff and user.has_perm("conversations.view_attachment")
+    attachments = Attachment.objects.all() if may_see_all else Attachment.objects.filter(owner=user)
     return attachments.get(uuid=key)
 
 

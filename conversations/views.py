@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from conversations.frames import model_data, path_data
 from conversations.llm.catalog import model_resolve
@@ -89,13 +89,13 @@ IMAGE_HEADERS = {
 
 
 @login_required
-@require_GET
+@require_safe
 def attachment_image(request: HttpRequest, attachment_uuid: str) -> HttpResponse:
     return _image_response(request, attachment_uuid, thumbnail=False)
 
 
 @login_required
-@require_GET
+@require_safe
 def attachment_thumbnail(request: HttpRequest, attachment_uuid: str) -> HttpResponse:
     return _image_response(request, attachment_uuid, thumbnail=True)
 
@@ -108,8 +108,11 @@ def _image_response(request: HttpRequest, attachment_uuid: str, *, thumbnail: bo
     stored = attachment.thumbnail if thumbnail else attachment.file
     if not stored:
         raise Http404("No such image.")  # an image by URL: we hold no bytes
-    with stored.open("rb") as source:
-        data = source.read()
+    try:
+        with stored.open("rb") as source:
+            data = source.read()  # at most a few MB: our own re-encodes, or a checked PDF
+    except OSError:
+        raise Http404("This file is missing.") from None
     media_type = _media_type_of(data) if thumbnail else attachment.media_type
     response = HttpResponse(data, content_type=media_type)
     for header, value in IMAGE_HEADERS.items():

@@ -1,4 +1,5 @@
-"""Image upload: an async view, so decoding (seconds, at worst) never holds the shared sync thread.
+"""Uploads: an async view, so a request waiting on the decoding child (seconds, at worst) holds
+no thread meanwhile.
 
 Authentication is DRF's (token, or session with its CSRF check), run in a worker thread; the
 answer has the API's one error body shape.

@@ -13,17 +13,20 @@ import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from conversations.asyncdb import database_sync_to_async
 from conversations.llm.models import IMAGE_EDGE_STANDARD, estimate_image_tokens
 from conversations.models import Attachment, Conversation, Message
 from conversations.services.documents import (
+    MAX_PDF_BYTES,
     PDF_MEDIA_TYPE,
     PDF_TOKENS_PER_PAGE,
     DocumentRejected,
@@ -40,6 +43,7 @@ from conversations.services.limits import upload_allowed
 from conversations.services.message_rules import ChatError, RateLimitedError
 
 MAX_ATTACHMENTS_PER_MESSAGE = 20
+UNSENT_ATTACHMENT_HOURS = 24
 MAX_NAME_LENGTH = 120
 MAX_URL_LENGTH = 2000
 # Tokens an image by URL is counted as until the API reports its real cost.
@@ -160,6 +164,12 @@ async def attachment_upload(
             field="file",
         )
     if looks_like_pdf(data):
+        if len(data) > MAX_PDF_BYTES:
+            raise AttachmentTooLargeError(
+                f"The PDF is too large: {len(data) / 2**20:.1f} MB; Claude takes PDFs of up to "
+                f"{MAX_PDF_BYTES / 2**20:.0f} MB.",
+                field="file",
+            )
         try:
             checked = await asyncio.to_thread(pdf_check_isolated, data)
         except DocumentRejected as exc:
@@ -228,6 +238,13 @@ def _check_may_upload(owner_id: int) -> None:
             f"You are uploading too fast (limit {settings.CHATSITE_UPLOAD_RATE_LIMIT}). "
             "Wait a moment, then try again."
         )
+    # Uploads never sent (a tray lost with a browser's storage) go after a day, so they neither
+    # fill the disk nor count against the person for ever.
+    stale = timezone.now() - timedelta(hours=UNSENT_ATTACHMENT_HOURS)
+    for forgotten in Attachment.objects.filter(
+        owner_id=owner_id, message__isnull=True, created_at__lt=stale
+    ):
+        forgotten.delete()
     unsent = Attachment.objects.filter(owner_id=owner_id, message__isnull=True).count()
     if unsent >= settings.CHATSITE_MAX_UNSENT_ATTACHMENTS:
         raise AttachmentError(
@@ -255,20 +272,20 @@ def _image_store(
         sha256=hashlib.sha256(largest.data).hexdigest(),
         token_estimate=estimate_image_tokens(largest.width, largest.height),
     )
-    attachment.file.save(_stored_name(largest), ContentFile(largest.data), save=False)
-    if standard is not None:
-        attachment.standard_file.save(
-            _stored_name(standard), ContentFile(standard.data), save=False
-        )
-        attachment.standard_media_type = standard.media_type
-        attachment.standard_width, attachment.standard_height = standard.width, standard.height
-        attachment.standard_byte_size = len(standard.data)
-    thumbnail = normalized.thumbnail
-    attachment.thumbnail.save(_stored_name(thumbnail), ContentFile(thumbnail.data), save=False)
     try:
+        attachment.file.save(_stored_name(largest), ContentFile(largest.data), save=False)
+        if standard is not None:
+            attachment.standard_file.save(
+                _stored_name(standard), ContentFile(standard.data), save=False
+            )
+            attachment.standard_media_type = standard.media_type
+            attachment.standard_width, attachment.standard_height = standard.width, standard.height
+            attachment.standard_byte_size = len(standard.data)
+        thumbnail = normalized.thumbnail
+        attachment.thumbnail.save(_stored_name(thumbnail), ContentFile(thumbnail.data), save=False)
         attachment.save()
     except BaseException:
-        attachment_files_delete([attachment])
+        attachment_files_delete([attachment])  # whatever was written before the failure
         raise
     return attachment
 
@@ -286,8 +303,8 @@ def _document_store(
         page_count=page_count,
         token_estimate=page_count * PDF_TOKENS_PER_PAGE,
     )
-    attachment.file.save("document.pdf", ContentFile(data), save=False)
     try:
+        attachment.file.save("document.pdf", ContentFile(data), save=False)
         attachment.save()
     except BaseException:
         attachment_files_delete([attachment])
@@ -358,12 +375,17 @@ def attachment_delete(*, owner_id: int, attachment_uuid: object) -> bool:
         key = uuid.UUID(str(attachment_uuid))
     except ValueError:
         return False
-    attachment = Attachment.objects.filter(
-        uuid=key, owner_id=owner_id, message__isnull=True
-    ).first()
-    if attachment is None:
-        return False
-    attachment.delete()
+    with transaction.atomic():
+        # Locked: a send claiming it at the same moment either wins (then it is not deleted)
+        # or waits and finds it gone.
+        attachment = (
+            Attachment.objects.select_for_update()
+            .filter(uuid=key, owner_id=owner_id, message__isnull=True)
+            .first()
+        )
+        if attachment is None:
+            return False
+        attachment.delete()
     return True
 
 

@@ -21,6 +21,9 @@ PDF_MEDIA_TYPE = "application/pdf"
 PDF_SIGNATURE = b"%PDF-"
 # Claude reads each page as text and as an image: about 1,500-3,000 tokens a page.
 PDF_TOKENS_PER_PAGE = 2000
+# Sent inline, a PDF grows by a third: beyond this it would not fit the request's 24 MB budget
+# for inline attachments (services/vision.py), so it is refused at upload.
+MAX_PDF_BYTES = 17 * 1024 * 1024
 
 DAMAGED = "This PDF could not be read: the file is damaged or incomplete."
 ENCRYPTED = "This PDF is password-protected; Claude can only read unprotected PDFs."

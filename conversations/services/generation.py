@@ -172,7 +172,15 @@ async def _prepare_or_fail(reply: Message, running: RunningGeneration) -> Prepar
         frame = {"type": "message.updated", "message": prepared.announce}
         await event_publish_async(group=prepared.group, frame=frame)
     if prepared is not None and prepared.image_plan.chosen:
-        prepared = await _with_image_blocks(prepared, reupload=False)
+        try:
+            prepared = await _with_image_blocks(prepared, reupload=False)
+        except asyncio.CancelledError:  # stopped while the images were being uploaded
+            await asyncio.shield(_end_unstarted(message_id, stopped=True, error=None))
+            raise
+        except Exception:
+            logger.exception("could not prepare the images of message %s", message_id)
+            await _end_unstarted(message_id, stopped=False, error=None)
+            return None
     return prepared
 
 

@@ -257,7 +257,7 @@ def request_build(
 
 def _refers_to_files(turns: Sequence[Turn]) -> bool:
     return any(
-        block.get("type") == "image" and block.get("source", {}).get("type") == "file"
+        block.get("type") in ("image", "document") and block.get("source", {}).get("type") == "file"
         for turn in turns
         for block in turn["content"]
     )

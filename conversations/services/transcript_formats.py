@@ -20,6 +20,7 @@ from conversations.services.history import conversation_path
 from conversations.services.transcripts import (
     ImageExport,
     attachment_base64,
+    inline_images_check,
     transcript_json_text,
 )
 
@@ -160,6 +161,8 @@ def transcript_render(
     *, conversation: Conversation, export_format: str, images: ImageExport = "link"
 ) -> str:
     """The conversation in a text format (see EXPORT_TEXT_FORMATS)."""
+    if images == "base64":
+        inline_images_check(conversation=conversation)
     if export_format == "markdown":
         return transcript_export_markdown(conversation=conversation)
     if export_format == "html":

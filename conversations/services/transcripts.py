@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from django.conf import settings
+from django.db.models import Sum
 
 from conversations.frames import message_data
 from conversations.llm.models import ModelSpec
@@ -110,6 +111,23 @@ def _exported_message(message: Message, *, parent_uuid: object, images: ImageExp
             {**item, "data": attachment_base64(by_id[item["id"]])} for item in data["attachments"]
         ]
     return data
+
+
+def inline_images_check(*, conversation: Conversation) -> None:
+    """Refuse (TranscriptExportError `too_large`) an export whose inline files would pass
+    CHATSITE_EXPORT_MAX_BYTES, before any is read: edits share files, so every copy counts.
+    Queries: 1."""
+    stored = Attachment.objects.filter(message__conversation=conversation).aggregate(
+        total=Sum("byte_size")
+    )
+    inline = (stored["total"] or 0) * 4 // 3
+    limit = settings.CHATSITE_EXPORT_MAX_BYTES
+    if inline > limit:
+        raise TranscriptExportError(
+            f"With its images inline this export would pass {limit // 2**20} MB; "
+            "export it with images=link or images=omit.",
+            code="too_large",
+        )
 
 
 def attachment_base64(attachment: Attachment) -> str | None:

@@ -204,4 +204,5 @@ def _read_bytes(image: SendableFile) -> bytes:
 
 def is_missing_file_error(exc: anthropic.APIStatusError) -> bool:
     """The API no longer has a file a request referred to (expired or deleted)."""
-    return exc.status_code in (400, 404) and "file" in str(exc.message).lower()
+    message = str(exc.message).lower()
+    return exc.status_code in (400, 404) and "file" in message and "not found" in message

@@ -172,7 +172,8 @@ export function createAttachmentTray({ conversationId, elements, storageKey, csr
   // server cannot be reached (it may still be there).
   async function checkStillThere(item) {
     try {
-      const response = await fetch(item.data.thumbnail_url || item.data.url, { credentials: "same-origin", cache: "no-store" });
+      // HEAD: a PDF has no thumbnail, and its whole body is not needed to know it is there.
+      const response = await fetch(item.data.thumbnail_url || item.data.url, { method: "HEAD", credentials: "same-origin", cache: "no-store" });
       if (response.status === 404 || response.status === 410) return drop(item);
     } catch {
       // offline: keep it

@@ -212,9 +212,14 @@ def test_images_are_served_to_their_owner_only_with_defensive_headers(api, user,
     assert stranger.get(f"/attachments/{key}/").status_code == 404
     assert stranger.get(f"/attachments/{key}/thumbnail/").status_code == 404
     assert Client().get(f"/attachments/{key}/").status_code == 302  # to the login page
+    # Staff see others' images only with the admin's permission to view attachments.
     staff = Client()
     staff.force_login(UserFactory(is_staff=True))
-    assert staff.get(f"/attachments/{key}/").status_code == 200
+    assert staff.get(f"/attachments/{key}/").status_code == 404
+    admin = Client()
+    admin.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert admin.get(f"/attachments/{key}/").status_code == 200
+    assert owner.head(f"/attachments/{key}/thumbnail/").status_code == 200
 
 
 def test_there_is_no_public_media_url(api, conversation):
@@ -632,3 +637,47 @@ def test_pdf_pages_beyond_the_request_limit_leave_the_oldest_document_out(api, c
     assert [len(plan.chosen.get(m.id, [])) for m in questions] == [0, 1, 1]
     assert plan.omitted == {questions[0].id: 1}
     assert plan.notice.startswith("1 older attachment was left out")
+
+
+def test_a_lost_file_is_a_404_not_a_500(api, user, conversation):
+    key = uploaded(api, conversation)
+    Path(Attachment.objects.get(uuid=key).file.path).unlink()
+    owner = Client()
+    owner.force_login(user)
+    assert owner.get(f"/attachments/{key}/").status_code == 404
+
+
+def test_uploads_never_sent_are_forgotten_after_a_day(api, conversation, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.CHATSITE_MAX_UNSENT_ATTACHMENTS = 1
+    old = uploaded(api, conversation)
+    stale = timezone.now() - timedelta(days=2)
+    Attachment.objects.filter(uuid=old).update(created_at=stale)
+    path = Path(Attachment.objects.get(uuid=old).file.path)
+    fresh = uploaded(api, conversation)  # not refused: the stale one no longer counts
+    assert list(Attachment.objects.values_list("uuid", flat=True)) == [
+        Attachment.objects.get(uuid=fresh).uuid
+    ]
+    assert not path.exists()
+
+
+def test_a_pdf_too_big_to_send_is_refused_at_upload(api, conversation):
+    from conversations.services.documents import MAX_PDF_BYTES
+
+    response = upload(api, conversation, b"%PDF-1.7\n" + b"0" * MAX_PDF_BYTES, "big.pdf")
+    assert response.status_code == 413
+    assert "PDF is too large" in response.json()["error"]["message"]
+
+
+def test_an_export_with_images_inline_is_bounded(api, conversation, settings):
+    key = uploaded(api, conversation)
+    ask(conversation, "look", attachments=[key])
+    settings.CHATSITE_EXPORT_MAX_BYTES = 100
+    export = f"/api/conversations/{conversation.uuid}/export/"
+    response = api.get(export + "?images=base64")
+    assert response.status_code == 413
+    assert "images=link" in response.json()["error"]["message"]
+    assert api.get(export + "?images=link").status_code == 200
