@@ -8,28 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import math
 import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anthropic
 import httpx2
 import pytest
-import pytest_asyncio
 import uvicorn
 from anthropic.types import Message, MessageParam
-from PIL import Image
 
 from conversations.llm.simulator import Simulator, simulator_asgi_app, simulator_transport
+from tests.llm.support import (
+    BASE_URL,
+    MODEL,
+    image_bytes,
+    make_client,
+    stream_text,
+    text_of,
+    user,
+)
 
-BASE_URL = "http://simulator.invalid"
-MODEL = "claude-haiku-4-5"  # accepts prefill, and the SDK does not flag it as deprecated
 HI: list[MessageParam] = [{"role": "user", "content": "hi"}]
 REPLY_RE = re.compile(
     r"^Offline simulator reply\. I received (?P<n>\d+) messages \((?P<u>\d+) from you\), "
@@ -38,25 +42,12 @@ REPLY_RE = re.compile(
 )
 
 
-def make_client(sim: Simulator, **kwargs: Any) -> anthropic.AsyncAnthropic:
-    http_client = httpx2.AsyncClient(transport=simulator_transport(sim))
-    return anthropic.AsyncAnthropic(
-        api_key="test", base_url=BASE_URL, http_client=http_client, max_retries=0, **kwargs
-    )
-
-
 def png_base64(width: int, height: int, image_format: str = "PNG") -> str:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), "teal").save(buffer, format=image_format)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return base64.b64encode(image_bytes(width, height, image_format)).decode()
 
 
 def image_block(data: str, media_type: str = "image/png") -> dict[str, Any]:
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
-
-
-def user(text: str) -> list[MessageParam]:
-    return [{"role": "user", "content": text}]
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 1.0) -> bool:
@@ -66,29 +57,6 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 1.0) -> bool:
             return True
         await asyncio.sleep(0.01)
     return condition()
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator()
-
-
-@pytest_asyncio.fixture
-async def client(sim: Simulator) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    async with make_client(sim) as sdk_client:
-        yield sdk_client
-
-
-async def stream_text(client: anthropic.AsyncAnthropic, **kwargs: Any) -> tuple[list[str], Message]:
-    kwargs.setdefault("model", MODEL)
-    kwargs.setdefault("max_tokens", 1000)
-    async with client.messages.stream(**kwargs) as stream:
-        parts = [text async for text in stream.text_stream]
-        return parts, await stream.get_final_message()
-
-
-def text_of(message: Message) -> str:
-    return "".join(block.text for block in message.content if block.type == "text")
 
 
 # --- replies ----------------------------------------------------------------------------------
