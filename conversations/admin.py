@@ -193,7 +193,19 @@ class SummaryInlineFormSet(BaseInlineFormSet[Summary, Conversation, forms.ModelF
         return summary_update(summary=obj, text=form.cleaned_data["text"])
 
 
-class SummaryInline(admin.StackedInline[Summary, Conversation]):
+class SummaryColumns:
+    """What the summary inline and the summary pages show beside the text."""
+
+    @admin.display(description="covers up to")
+    def covers_up_to_link(self, obj: Summary) -> SafeString | str:
+        return _admin_link(obj.covers_up_to)
+
+    @admin.display(description="cost")
+    def cost(self, obj: Summary) -> str:
+        return _cost(obj.cost_usd)
+
+
+class SummaryInline(SummaryColumns, admin.StackedInline[Summary, Conversation]):
     """Read-only but for the text; summaries are written by compaction, never added here."""
 
     model = Summary
@@ -216,14 +228,6 @@ class SummaryInline(admin.StackedInline[Summary, Conversation]):
             .select_related("covers_up_to")
             .defer("covers_up_to__api_requests", "covers_up_to__thinking")
         )
-
-    @admin.display(description="covers up to")
-    def covers_up_to_link(self, obj: Summary) -> SafeString | str:
-        return _admin_link(obj.covers_up_to)
-
-    @admin.display(description="cost")
-    def cost(self, obj: Summary) -> str:
-        return _cost(obj.cost_usd)
 
 
 # Every token a conversation's messages were billed for.
@@ -558,7 +562,7 @@ class AttachmentAdmin(admin.ModelAdmin[Attachment]):
 
 # --- summaries ----------------------------------------------------------------------------------
 @admin.register(Summary)
-class SummaryAdmin(admin.ModelAdmin[Summary]):
+class SummaryAdmin(SummaryColumns, admin.ModelAdmin[Summary]):
     form = SummaryTextForm
     list_display = [
         "__str__",
@@ -607,11 +611,3 @@ class SummaryAdmin(admin.ModelAdmin[Summary]):
     def save_model(self, request: HttpRequest, obj: Summary, form: Any, change: bool) -> None:
         if "text" in form.changed_data:
             summary_update(summary=obj, text=form.cleaned_data["text"])
-
-    @admin.display(description="covers up to")
-    def covers_up_to_link(self, obj: Summary) -> SafeString | str:
-        return _admin_link(obj.covers_up_to)
-
-    @admin.display(description="cost")
-    def cost(self, obj: Summary) -> str:
-        return _cost(obj.cost_usd)
