@@ -69,6 +69,16 @@ class Message(models.Model):
         ERROR = "error"
 
     GENERATING_STATUSES = (Status.PENDING, Status.STREAMING)
+    # The token figures the API reported for a reply (`usage` in frames and exports).
+    USAGE_FIELDS = (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "cache_creation_1h_input_tokens",
+        "thinking_tokens",
+        "context_tokens",
+    )
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     conversation = models.ForeignKey(

@@ -56,7 +56,7 @@ from conversations.services.summaries import (
     compaction_start_in_background,
     compaction_wait,
 )
-from conversations.services.vision import images_blocks, is_missing_file_error
+from conversations.services.vision import attachment_blocks, is_missing_file_error
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +155,10 @@ async def _prepare_or_fail(reply: Message, running: RunningGeneration) -> Prepar
             )
             await compaction_wait(reply.conversation_id)
         prepared = await database_sync_to_async(generation_prepare)(message_id)
+        if isinstance(prepared, PreparedGeneration) and prepared.attachment_plan.chosen:
+            # Files API uploads or reads of the stored files: a Stop or a failure here ends
+            # the reply like any other failure to prepare it.
+            prepared = await _with_attachment_blocks(prepared, reupload=False)
     except Message.DoesNotExist:
         return None  # deleted with its conversation in the meantime
     except asyncio.CancelledError:
@@ -171,21 +175,13 @@ async def _prepare_or_fail(reply: Message, running: RunningGeneration) -> Prepar
     if prepared is not None and prepared.announce is not None:
         frame = {"type": "message.updated", "message": prepared.announce}
         await event_publish_async(group=prepared.group, frame=frame)
-    if prepared is not None and prepared.image_plan.chosen:
-        try:
-            prepared = await _with_image_blocks(prepared, reupload=False)
-        except asyncio.CancelledError:  # stopped while the images were being uploaded
-            await asyncio.shield(_end_unstarted(message_id, stopped=True, error=None))
-            raise
-        except Exception:
-            logger.exception("could not prepare the images of message %s", message_id)
-            await _end_unstarted(message_id, stopped=False, error=None)
-            return None
     return prepared
 
 
-async def _with_image_blocks(prepared: PreparedGeneration, *, reupload: bool) -> PreparedGeneration:
-    blocks = await images_blocks(prepared.image_plan, reupload=reupload)
+async def _with_attachment_blocks(
+    prepared: PreparedGeneration, *, reupload: bool
+) -> PreparedGeneration:
+    blocks = await attachment_blocks(prepared.attachment_plan, reupload=reupload)
     return replace(prepared, images=replace(prepared.images, blocks=blocks))
 
 
@@ -371,7 +367,7 @@ async def _receive_with_retry(state: _StreamState, stop_requested: asyncio.Event
             logger.info(
                 "a file of message %s is gone: uploading again", state.prepared.message_uuid
             )
-            state.prepared = await _with_image_blocks(state.prepared, reupload=True)
+            state.prepared = await _with_attachment_blocks(state.prepared, reupload=True)
             summary = state.fitted.summary
             state.fitted = Fitted(state.prepared.build(summary), summary)
             return await _receive(state, stop_requested)
@@ -429,7 +425,7 @@ async def _conclude(state: _StreamState, fields: dict[str, Any], frame_type: str
         "api_request_id": state.request_id,
         "summary_id": state.request.summary_id,
         "api_requests": [*prepared.earlier.api_requests, *state.sent],
-        "notice": state.prepared.image_plan.notice,
+        "notice": state.prepared.attachment_plan.notice,
         **fields,
     }
     for attempt in range(FINISH_ATTEMPTS):

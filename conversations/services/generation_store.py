@@ -33,17 +33,11 @@ from conversations.services.parameters import (
     SettingsError,
     conversation_settings,
 )
-from conversations.services.vision import ImagePlan, images_plan
+from conversations.services.vision import AttachmentPlan, attachments_plan
 
-# Usage figures summed over the calls behind one reply (a continued reply is several calls).
-SUMMED_USAGE = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "thinking_tokens",
-)
+# Usage figures summed over the calls behind one reply (a continued reply is several calls);
+# the context size is the latest call's, not a sum.
+SUMMED_USAGE = tuple(name for name in Message.USAGE_FIELDS if name != "context_tokens")
 
 
 @dataclass(frozen=True)
@@ -85,7 +79,7 @@ class PreparedGeneration:
     announce: MessageData | None = None
     # The images of the turns sent verbatim: chosen while preparing, made into blocks (read
     # or uploaded once per reply) before the request is built.
-    image_plan: ImagePlan = field(default_factory=ImagePlan)
+    attachment_plan: AttachmentPlan = field(default_factory=AttachmentPlan)
     images: PathImages = field(default_factory=PathImages)
 
     @property
@@ -122,7 +116,7 @@ def generation_prepare(message_id: int) -> PreparedGeneration | tuple[str, str] 
         return "invalid_settings", f"Not sent: {exc.message}"
     path = conversation_path(conversation=conversation, leaf_id=message.parent_id)
     summary = summary_for_path(conversation=conversation, path=path)
-    image_plan = images_plan(verbatim=split_at_summary(path, summary)[1], spec=spec)
+    attachment_plan = attachments_plan(verbatim=split_at_summary(path, summary)[1], spec=spec)
     # The text the reply goes on from, as this model and these settings take it (a setting may
     # have changed since the reply was continued): stored exactly, so offsets agree.
     text = reply_prefix(spec=spec, generation=generation, reply_text=message.text)
@@ -148,8 +142,8 @@ def generation_prepare(message_id: int) -> PreparedGeneration | tuple[str, str] 
         earlier=EarlierCalls.of(message),
         started_at=now,
         announce=announce,
-        image_plan=image_plan,
-        images=PathImages(tokens=image_plan.tokens),
+        attachment_plan=attachment_plan,
+        images=PathImages(tokens=attachment_plan.tokens),
     )
 
 

@@ -40,15 +40,6 @@ IMPORTED_STATUSES = {s.value: s.value for s in Message.Status} | {
     Message.Status.PENDING.value: Message.Status.INTERRUPTED.value,
     Message.Status.STREAMING.value: Message.Status.INTERRUPTED.value,
 }
-USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "thinking_tokens",
-    "context_tokens",
-)
 TEXT_FIELDS = ("model", "stop_reason", "stop_sequence", "thinking", "error_type", "error_detail")
 
 
@@ -192,7 +183,7 @@ def _parse_own_message(
         name: _fit(name, reader.text(data, name, at, conversation=conversation))
         for name in (*TEXT_FIELDS, "notice")
     }
-    columns |= {name: reader.count(usage, name, f"{at}.usage") for name in USAGE_FIELDS}
+    columns |= {name: reader.count(usage, name, f"{at}.usage") for name in Message.USAGE_FIELDS}
     columns |= {
         "status": IMPORTED_STATUSES[status],
         "cost_usd": reader.decimal(data, "cost_usd", at),

@@ -33,14 +33,18 @@ from conversations.services.parameters import (
     SettingsError,
     conversation_settings,
 )
-from conversations.services.vision import MISSING_TEXT, OMITTED_TEXT, ImagePlan, images_plan
+from conversations.services.vision import (
+    MISSING_TEXT,
+    OMITTED_TEXT,
+    AttachmentPlan,
+    attachments_plan,
+)
 
 EXPORT_VERSION = 1
 # How images are exported: their bytes (base64, the largest stored size), a link to them on
 # this server (owner only), or not at all.
 ImageExport = Literal["base64", "link", "omit"]
 IMAGE_EXPORTS: tuple[ImageExport, ...] = ("base64", "link", "omit")
-# A bulk export is built in memory: past this many (uncompressed) bytes it is refused.
 # Longest file-name stem taken from a title (the uuid prefix keeps names apart).
 FILENAME_STEM_CHARS = 60
 
@@ -168,7 +172,7 @@ def transcript_export_anthropic(*, conversation: Conversation) -> dict[str, Any]
         summary=summary,
         reply_text=reply.text[: reply.prefill_length] if reply is not None else "",
         user_id=conversation.owner_id,
-        images=_inline_images(images_plan(verbatim=verbatim, spec=spec)),
+        images=_inline_images(attachments_plan(verbatim=verbatim, spec=spec)),
     )
     return {**built.body, **built.extra_body}
 
@@ -181,7 +185,7 @@ def _settings(conversation: Conversation) -> tuple[ModelSpec, GenerationSettings
         raise TranscriptExportError(f"The conversation's settings: {exc.message}") from None
 
 
-def _inline_images(plan: ImagePlan) -> dict[int, list[Block]]:
+def _inline_images(plan: AttachmentPlan) -> dict[int, list[Block]]:
     blocks: dict[int, list[Block]] = {}
     for message_id, images in plan.chosen.items():
         blocks[message_id] = [_inline_block(image) for image in images]

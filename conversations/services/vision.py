@@ -49,7 +49,7 @@ MISSING_TEXT = "[An attachment is missing here: its file could not be read.]"
 
 
 @dataclass(frozen=True)
-class ImagePlan:
+class AttachmentPlan:
     """The images (and PDFs) of the turns sent verbatim, by message id, in the order sent."""
 
     chosen: dict[int, list[SendableFile | Attachment]] = field(default_factory=dict)
@@ -79,7 +79,7 @@ def _tokens(image: SendableFile | Attachment) -> int:
     return image.tokens if isinstance(image, SendableFile) else URL_IMAGE_TOKEN_ESTIMATE
 
 
-def images_plan(*, verbatim: Sequence[Message], spec: ModelSpec) -> ImagePlan:
+def attachments_plan(*, verbatim: Sequence[Message], spec: ModelSpec) -> AttachmentPlan:
     """Choose the attachments of the verbatim turns: a size per image for this model, and which
     of the oldest to leave out to stay inside the API's limits. Queries: 1."""
     user_ids = [m.id for m in verbatim if m.role == Message.Role.USER]
@@ -100,7 +100,7 @@ def images_plan(*, verbatim: Sequence[Message], spec: ModelSpec) -> ImagePlan:
         size = attachment_size_for(attachment, long_edge=long_edge)
         if room.takes(attachment, size):
             sized.append((message_id, attachment if size is None else size))
-    plan = ImagePlan()
+    plan = AttachmentPlan()
     for message_id, chosen in reversed(sized):
         plan.chosen.setdefault(message_id, []).append(chosen)
     for message_id, items in attachments.items():
@@ -136,7 +136,9 @@ class _Room:
         return True
 
 
-async def images_blocks(plan: ImagePlan, *, reupload: bool = False) -> dict[int, list[Block]]:
+async def attachment_blocks(
+    plan: AttachmentPlan, *, reupload: bool = False
+) -> dict[int, list[Block]]:
     """Image and document blocks by message id. With the Files API on, files without a cached
     id are uploaded (all of them when `reupload`: the API said an id is gone). Omitted ones
     become a short text, so their turn is never empty and Claude knows something was there."""

@@ -623,7 +623,7 @@ def test_bad_pdfs_are_refused_clearly(api, conversation, settings, data, words):
 def test_pdf_pages_beyond_the_request_limit_leave_the_oldest_document_out(api, conversation):
     from conversations.llm.catalog import model_resolve
     from conversations.services.history import conversation_path
-    from conversations.services.vision import MAX_PDF_PAGES_PER_REQUEST, images_plan
+    from conversations.services.vision import MAX_PDF_PAGES_PER_REQUEST, attachments_plan
 
     pages = MAX_PDF_PAGES_PER_REQUEST * 2 // 5  # two fit, a third does not
     for turn in range(3):
@@ -632,7 +632,7 @@ def test_pdf_pages_beyond_the_request_limit_leave_the_oldest_document_out(api, c
         Message.objects.filter(status=Message.Status.PENDING).update(status="complete")
     conversation.refresh_from_db()
     path = conversation_path(conversation=conversation)
-    plan = images_plan(verbatim=path, spec=model_resolve(conversation.model))
+    plan = attachments_plan(verbatim=path, spec=model_resolve(conversation.model))
     questions = [m for m in path if m.role == Message.Role.USER]
     assert [len(plan.chosen.get(m.id, [])) for m in questions] == [0, 1, 1]
     assert plan.omitted == {questions[0].id: 1}

@@ -18,7 +18,7 @@ from conversations.services.history import (
     summary_for_path,
 )
 from conversations.services.parameters import settings_validate
-from conversations.services.vision import images_plan
+from conversations.services.vision import attachments_plan
 from tests.factories import ConversationFactory, MessageFactory, chain
 
 
@@ -85,7 +85,7 @@ def test_rebuilding_the_request_takes_three_queries_whatever_its_length(
         path = conversation_path(conversation=conversation)
         summary = summary_for_path(conversation=conversation, path=path)
         verbatim = split_at_summary(path, summary)[1]
-        plan = images_plan(verbatim=verbatim, spec=model_resolve(conversation.model))
+        plan = attachments_plan(verbatim=verbatim, spec=model_resolve(conversation.model))
         request = build(conversation, path, summary=summary, images={})
     assert plan.chosen == {}
     assert len(path) == length
