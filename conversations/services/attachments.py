@@ -145,15 +145,38 @@ def attachment_name_clean(name: object) -> str:
 
 
 # --- upload ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed its checks, ready to store: an image normalized (only our re-encodes
+    are kept), or a PDF opened and counted (kept as sent)."""
+
+    name: str
+    image: NormalizedImage | None = None
+    pdf: bytes = b""
+    page_count: int = 0
+
+
 async def attachment_upload(
     *, owner_id: int, conversation: Conversation, name: object, data: bytes
 ) -> Attachment:
-    """Check an upload off the event loop, in a bounded child process, and store it: an image
-    is normalized (services/images.py), a PDF opened and counted (services/documents.py).
+    """Check an upload off the event loop, in a bounded child process, and store it.
 
     Raises AttachmentError (with a sentence for the person) for anything we will not store.
     """
     await database_sync_to_async(_check_may_upload)(owner_id)
+    checked = await asyncio.to_thread(attachment_check, name=name, data=data)
+    return await database_sync_to_async(attachment_store)(
+        owner_id=owner_id, conversation=conversation, checked=checked
+    )
+
+
+def attachment_check(*, name: object, data: bytes) -> CheckedFile:
+    """Sync and slow (a child process decodes the file): never call it on the event loop or
+    inside a transaction. An image is normalized (services/images.py), a PDF opened and
+    counted (services/documents.py).
+
+    Raises AttachmentError (with a sentence for the person) for anything we will not store.
+    """
     if not data:
         raise AttachmentError("The file is empty.", field="file")
     limit = settings.CHATSITE_UPLOAD_MAX_BYTES
@@ -163,6 +186,7 @@ async def attachment_upload(
             f"{limit / 2**20:.0f} MB.",
             field="file",
         )
+    clean_name = attachment_name_clean(name)
     if looks_like_pdf(data):
         if len(data) > MAX_PDF_BYTES:
             raise AttachmentTooLargeError(
@@ -171,25 +195,39 @@ async def attachment_upload(
                 field="file",
             )
         try:
-            checked = await asyncio.to_thread(pdf_check_isolated, data)
+            document = pdf_check_isolated(data)
         except DocumentRejected as exc:
             raise AttachmentError(exc.message, field="file") from None
-        return await database_sync_to_async(_document_store)(
-            owner_id=owner_id,
-            conversation=conversation,
-            name=attachment_name_clean(name),
-            data=data,
-            page_count=checked.page_count,
-        )
+        return CheckedFile(name=clean_name, pdf=data, page_count=document.page_count)
     try:
-        normalized = await asyncio.to_thread(image_normalize_isolated, data)
+        return CheckedFile(name=clean_name, image=image_normalize_isolated(data))
     except ImageRejected as exc:
         raise AttachmentError(exc.message, field="file") from None
-    return await database_sync_to_async(_image_store)(
+
+
+def attachment_store(
+    *,
+    owner_id: int,
+    conversation: Conversation,
+    checked: CheckedFile,
+    message: Message | None = None,
+) -> Attachment:
+    """Write a checked file and its row; unsent (message None) until a send claims it."""
+    if checked.image is not None:
+        return _image_store(
+            owner_id=owner_id,
+            conversation=conversation,
+            name=checked.name,
+            normalized=checked.image,
+            message=message,
+        )
+    return _document_store(
         owner_id=owner_id,
         conversation=conversation,
-        name=attachment_name_clean(name),
-        normalized=normalized,
+        name=checked.name,
+        data=checked.pdf,
+        page_count=checked.page_count,
+        message=message,
     )
 
 
@@ -254,7 +292,12 @@ def _check_may_upload(owner_id: int) -> None:
 
 
 def _image_store(
-    *, owner_id: int, conversation: Conversation, name: str, normalized: NormalizedImage
+    *,
+    owner_id: int,
+    conversation: Conversation,
+    name: str,
+    normalized: NormalizedImage,
+    message: Message | None,
 ) -> Attachment:
     largest = normalized.variants[0]
     standard = next(
@@ -264,6 +307,7 @@ def _image_store(
     attachment = Attachment(
         owner_id=owner_id,
         conversation=conversation,
+        message=message,
         original_name=name,
         media_type=largest.media_type,
         width=largest.width,
@@ -291,11 +335,18 @@ def _image_store(
 
 
 def _document_store(
-    *, owner_id: int, conversation: Conversation, name: str, data: bytes, page_count: int
+    *,
+    owner_id: int,
+    conversation: Conversation,
+    name: str,
+    data: bytes,
+    page_count: int,
+    message: Message | None,
 ) -> Attachment:
     attachment = Attachment(
         owner_id=owner_id,
         conversation=conversation,
+        message=message,
         original_name=name,
         media_type=PDF_MEDIA_TYPE,
         byte_size=len(data),

@@ -21,7 +21,15 @@ from django.db import connection, models, transaction
 
 from conversations.llm.catalog import model_lookup
 from conversations.models import Conversation, Message, Summary
+from conversations.services.attachments import attachment_files_delete
 from conversations.services.conversations import ConversationValidationError, conversation_create
+from conversations.services.transcript_files import (
+    FileImport,
+    ImportedFile,
+    imported_file_parse,
+    imported_files_check,
+    imported_files_store,
+)
 from conversations.services.transcript_sources import (
     FileReader,
     ParsedConversation,
@@ -85,8 +93,15 @@ def transcript_import(*, owner: User, data: bytes) -> ImportResult:
     parsed = _parse(payload, reader)
     for where, count in reader.nul_stripped.items():
         reader.warnings.append(f"{where or 'the file'}: NUL characters removed from {count} texts.")
-    with transaction.atomic():
-        stored = [_store(owner, conversation, reader.warnings) for conversation in parsed]
+    files = imported_files_check(
+        [file for conversation in parsed for file in _files_of(conversation)], reader.warnings
+    )
+    try:
+        with transaction.atomic():
+            stored = [_store(owner, item, reader.warnings, files) for item in parsed]
+    except BaseException:
+        attachment_files_delete(files.created)  # their rows were rolled back
+        raise
     return ImportResult(
         conversations=stored,
         message_counts=[len(conversation.messages) for conversation in parsed],
@@ -192,7 +207,10 @@ def _parse_own_message(
         "is_pinned": reader.flag(data, "is_pinned", at),
         "first_token_ms": reader.count(data, "time_to_first_token_ms", at),
         "duration_ms": reader.count(data, "duration_ms", at),
-        "attachments": len(reader.items(data.get("attachments"), f"{at}.attachments")),
+        "attachments": [
+            imported_file_parse(file, f"{at}.attachments[{index}]", reader)
+            for index, file in enumerate(reader.items(data.get("attachments"), f"{at}.attachments"))
+        ],
     }
     key = reader.text(data, "id", at)
     if not key:
@@ -215,8 +233,15 @@ def _fit(name: str, value: str) -> str:
 
 
 # --- storing -----------------------------------------------------------------------------------
-def _store(owner: User, parsed: ParsedConversation, warnings: list[str]) -> Conversation:
-    """Queries: about 4 + the message batches (bulk inserts, then bulk parent links)."""
+def _files_of(parsed: ParsedConversation) -> list[ImportedFile]:
+    return [file for message in parsed.messages for file in message.columns.get("attachments", [])]
+
+
+def _store(
+    owner: User, parsed: ParsedConversation, warnings: list[str], files: FileImport
+) -> Conversation:
+    """Queries: about 4 + the message batches (bulk inserts, then bulk parent links) + about
+    2 per attachment."""
     where = parsed.where or "the file"
     model = parsed.model
     if not model or model_lookup(model, fetch=False) is None:
@@ -243,9 +268,7 @@ def _store(owner: User, parsed: ParsedConversation, warnings: list[str]) -> Conv
     Message.objects.bulk_create(rows, batch_size=500)
     pk_by_key = {message.key: row.pk for message, row in zip(parsed.messages, rows, strict=True)}
     _link_parents(parsed.messages, rows, pk_by_key)
-    attachments = sum(message.columns.get("attachments", 0) for message in parsed.messages)
-    if attachments:
-        warnings.append(f"{where}: {attachments} attachments were not imported.")
+    _store_files(owner, conversation, parsed, rows, files, warnings)
     _store_summaries(conversation, parsed, pk_by_key, warnings)
     leaf = pk_by_key.get(parsed.active_leaf_key or "") or (rows[-1].pk if rows else None)
     changes: dict[str, Any] = {"active_leaf_id": leaf, **parsed.flags}
@@ -255,6 +278,32 @@ def _store(owner: User, parsed: ParsedConversation, warnings: list[str]) -> Conv
     Conversation.objects.filter(pk=conversation.pk).update(**changes)
     conversation.refresh_from_db()
     return conversation
+
+
+def _store_files(
+    owner: User,
+    conversation: Conversation,
+    parsed: ParsedConversation,
+    rows: list[Message],
+    files: FileImport,
+    warnings: list[str],
+) -> None:
+    left_out_before = files.left_out
+    for message, row in zip(parsed.messages, rows, strict=True):
+        if message.columns.get("attachments"):
+            imported_files_store(
+                owner_id=owner.pk,
+                conversation=conversation,
+                message=row,
+                files=message.columns["attachments"],
+                state=files,
+            )
+    left_out = files.left_out - left_out_before
+    if left_out:
+        warnings.append(
+            f"{parsed.where or 'the file'}: {left_out} attachments were not imported "
+            "(the export did not carry their files: export with images=base64 to keep them)."
+        )
 
 
 def _link_parents(

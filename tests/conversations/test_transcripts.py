@@ -285,13 +285,105 @@ def test_an_imported_conversation_can_go_on(api, user, simulator):
     assert ("user", "edited second") in turns
 
 
-def test_images_in_our_export_are_left_out_with_a_warning(api, conversation):
-    ask(conversation, "look", attachments=[uploaded(api, conversation)])
+def _without_file_ids(data: dict[str, Any]) -> dict[str, Any]:
+    """Attachments compared by what they are, not by their (new) ids and addresses."""
+    moved = ("id", "url", "thumbnail_url")
+    messages = [
+        {
+            **m,
+            "attachments": [
+                {k: v for k, v in a.items() if k not in moved} for a in m["attachments"]
+            ],
+        }
+        for m in data["messages"]
+    ]
+    return {**data, "messages": messages}
+
+
+def _stored_files() -> set[Path]:
+    root = Path(django_settings.MEDIA_ROOT)
+    return {path for path in root.rglob("*") if path.is_file()} if root.exists() else set()
+
+
+def test_images_exported_as_base64_come_back_shared_and_reach_claude(api, conversation, simulator):
+    first = ask(conversation, "look", attachments=[uploaded(api, conversation)])
+    edited = message_edit(conversation=conversation, message_uuid=first.parent.uuid, text="see")
+    generation_run_blocking(reply=edited.assistant_message)
     exported = export(api, conversation, "?images=base64").json()
+    files_before = _stored_files()
+
+    response = import_json(api, exported)
+    assert response.status_code == 201, response.content
+    assert response.json()["warnings"] == []
+    imported = Conversation.objects.get(uuid=response.json()["conversations"][0]["id"])
+    again = export(api, imported, "?images=base64").json()
+    assert _without_file_ids(_comparable(again)) == _without_file_ids(_comparable(exported))
+    # Both turns (the original and its edit) hold the image, stored once as upload stores it.
+    rows = Attachment.objects.filter(message__conversation=imported)
+    assert rows.count() == 2
+    assert len({row.file.name for row in rows}) == 1
+    original = Attachment.objects.filter(message__conversation=conversation).first()
+    sizes = [f for f in (original.file, original.standard_file, original.thumbnail) if f]
+    assert len(_stored_files() - files_before) == len(sizes)
+
+    reply = ask(imported, "and now?")
+    assert reply.status == "complete"
+    request = simulator.requests[-1]
+    assert any(
+        block["type"] == "image"
+        for turn in request["messages"]
+        if isinstance(turn["content"], list)
+        for block in turn["content"]
+    )
+
+
+def test_images_exported_as_links_are_left_out_with_a_warning(api, conversation):
+    ask(conversation, "look", attachments=[uploaded(api, conversation)])
+    exported = export(api, conversation, "?images=link").json()
     body = import_json(api, exported).json()
     assert any("1 attachments were not imported" in w for w in body["warnings"])
     imported = Conversation.objects.get(uuid=body["conversations"][0]["id"])
     assert not Attachment.objects.filter(message__conversation=imported).exists()
+
+
+def test_a_file_the_checks_refuse_is_left_out_and_named(api, conversation):
+    ask(conversation, "look", attachments=[uploaded(api, conversation)])
+    exported = export(api, conversation, "?images=base64").json()
+    exported["messages"][0]["attachments"][0]["data"] = base64.b64encode(b"GIF89a broken").decode()
+    response = import_json(api, exported)
+    assert response.status_code == 201, response.content
+    [warning] = response.json()["warnings"]
+    assert warning.startswith("messages[0].attachments[0]: left out (")
+    imported = Conversation.objects.get(uuid=response.json()["conversations"][0]["id"])
+    assert imported.messages.count() == 2
+    assert not Attachment.objects.filter(message__conversation=imported).exists()
+
+
+@pytest.mark.parametrize("data", ["not base64!", 42, ["x"]])
+def test_an_attachment_that_is_not_base64_fails_the_import(api, conversation, data):
+    ask(conversation, "look", attachments=[uploaded(api, conversation)])
+    exported = export(api, conversation, "?images=base64").json()
+    exported["messages"][0]["attachments"][0]["data"] = data
+    count = Conversation.objects.count()
+    response = import_json(api, exported)
+    assert response.status_code == 400
+    assert "messages[0].attachments[0].data" in response.json()["error"]["message"]
+    assert Conversation.objects.count() == count
+
+
+def test_a_failing_import_removes_the_files_it_wrote(api, conversation, settings):
+    ask(conversation, "look", attachments=[uploaded(api, conversation)])
+    good = export(api, conversation, "?images=base64").json()
+    settings.CHATSITE_MAX_MESSAGE_CHARS = 1000
+    bad = {**good, "conversation": {**good["conversation"], "system": "x" * 1001}}
+    files_before = _stored_files()
+    attachments_before = Attachment.objects.count()
+    # The first conversation's image is written before the second one fails to store.
+    response = import_json(api, [good, bad])
+    assert response.status_code == 400, response.content
+    assert "conversations[1]" in response.json()["error"]["message"]
+    assert Attachment.objects.count() == attachments_before
+    assert _stored_files() == files_before
 
 
 def test_importing_another_users_ids_never_touches_their_rows(api, user, other_user):
