@@ -272,3 +272,62 @@ async def test_a_bad_new_directive_value_is_rejected(client: anthropic.AsyncAnth
     ):
         with pytest.raises(anthropic.BadRequestError, match=r"\[sim:"):
             await client.messages.create(model=MODEL, max_tokens=10, messages=user(text))
+
+
+# --- echo ------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_echo_streams_the_last_user_text_verbatim_without_directives(
+    client: anthropic.AsyncAnthropic,
+) -> None:
+    said = (
+        "[sim:echo=1]# Title\n\n- one\n-  two\n\n```python\nprint( 1 )\n```\n"
+        "  indented [sim:delay=0]  <scr ipt>\ttab\n\n\n"
+    )
+    expected = (
+        "# Title\n\n- one\n-  two\n\n```python\nprint( 1 )\n```\n  indented   <scr ipt>\ttab\n\n\n"
+    )
+
+    parts, message = await stream_text(client, messages=user(said))
+
+    assert "".join(parts) == expected
+    assert text_of(message) == expected
+    assert len(parts) > 5  # token by token, like any reply
+    assert message.stop_reason == "end_turn"
+    assert message.usage.output_tokens == len(parts)
+
+
+@pytest.mark.asyncio
+async def test_echo_answers_the_last_user_turn_and_wins_over_words(
+    client: anthropic.AsyncAnthropic,
+) -> None:
+    messages = [
+        *user("first question"),
+        {"role": "assistant", "content": "an answer"},
+        *user("[sim:words=50][sim:echo=1]**only this**"),
+    ]
+
+    message = await client.messages.create(model=MODEL, max_tokens=100, messages=messages)
+
+    assert text_of(message) == "**only this**"
+
+
+@pytest.mark.asyncio
+async def test_echo_is_cut_by_max_tokens_like_any_reply(client: anthropic.AsyncAnthropic) -> None:
+    message = await client.messages.create(
+        model=MODEL, max_tokens=3, messages=user("[sim:echo=1] one two three four five")
+    )
+
+    assert text_of(message) == " one two three"
+    assert message.stop_reason == "max_tokens"
+
+
+@pytest.mark.asyncio
+async def test_echo_takes_only_one_or_zero(client: anthropic.AsyncAnthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError, match=r"\[sim:echo=yes\]"):
+        await client.messages.create(model=MODEL, max_tokens=10, messages=user("[sim:echo=yes] x"))
+    message = await client.messages.create(
+        model=MODEL, max_tokens=100, messages=user("[sim:echo=0] x")
+    )
+    assert text_of(message).startswith("Offline simulator reply.")

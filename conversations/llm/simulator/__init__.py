@@ -25,6 +25,9 @@ Directives in the last user text of a /v1/messages request (a browser can type t
 - `[sim:drop_after=N]`: the stream ends after N output tokens, without message_stop.
 - `[sim:delay=S]`, `[sim:first_delay=S]`: seconds between tokens / before the first token.
 - `[sim:words=N]`: reply with N words of lorem ipsum instead of the description.
+- `[sim:echo=1]`: reply with the last user text verbatim, every `[sim:...]` directive taken
+  out (spaces and line breaks kept), streamed token by token like any reply: a person or a
+  test makes the model say exact Markdown. It wins over `words`.
 - `[sim:stop=refusal|pause_turn]`: stop with that stop_reason after about half the reply.
 - `[sim:window=N]`: pretend the model's context window is N tokens (prompt too long,
   model_context_window_exceeded), without sending a million tokens.

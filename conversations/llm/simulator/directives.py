@@ -36,7 +36,8 @@ RETRYABLE_STATUSES = (429, 500, 529)
 
 _WHOLE_NUMBERS = ("error_after", "drop_after", "words", "error_times", "window")
 _SECONDS = ("delay", "first_delay", "retry_after")
-DIRECTIVE_KEYS = ("error", "stop", *_WHOLE_NUMBERS, *_SECONDS)
+_SWITCHES = ("echo",)
+DIRECTIVE_KEYS = ("error", "stop", *_WHOLE_NUMBERS, *_SECONDS, *_SWITCHES)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Directives:
     words: int | None = None
     stop: str | None = None
     window: int | None = None
+    echo: bool = False
 
     def fault_headers(self, status: int) -> dict[str, str]:
         """retry-after for the statuses the SDK retries.
@@ -82,7 +84,13 @@ def lenient_directives(text: str) -> Directives:
     return parse_directives(text, strict=False)
 
 
-def _value(key: str, raw: str) -> str | int | float:
+def without_directives(text: str) -> str:
+    """`text` with every `[sim:...]` directive taken out; everything else, spaces and line
+    breaks included, stays as it was."""
+    return DIRECTIVE_RE.sub("", text)
+
+
+def _value(key: str, raw: str) -> str | int | float | bool:
     if key == "error":
         if raw not in FAULTS:
             raise invalid(
@@ -99,6 +107,10 @@ def _value(key: str, raw: str) -> str | int | float:
         if key == "window" and int(raw) == 0:
             raise invalid("[sim:window=0]: expected a positive number of tokens")
         return int(raw)
+    if key in _SWITCHES:
+        if raw not in ("0", "1"):
+            raise invalid(f"[sim:{key}={raw}]: expected 1 (on) or 0 (off)")
+        return raw == "1"
     if key in _SECONDS:
         try:
             seconds = float(raw)

@@ -1,7 +1,8 @@
 """What the simulated model says, and where it stops.
 
 The reply is deterministic and describes what was received (turns, system prompt, images,
-token count, the quoted last user text), so tests can assert on what the app actually sent.
+token count, the quoted last user text), so tests can assert on what the app actually sent;
+`[sim:echo=1]` makes it the last user text instead, and `[sim:words=N]` lorem ipsum.
 It also continues itself the way a model does: after a prefill that starts its reply, and
 after a reply of its own that was cut off when the person's next turn asks it to continue.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conversations.llm.simulator.caching import CacheUsage
-from conversations.llm.simulator.directives import lenient_directives
+from conversations.llm.simulator.directives import lenient_directives, without_directives
 from conversations.llm.simulator.prompt import Prompt
 from conversations.llm.simulator.validation import Generation, Thinking
 
@@ -108,9 +109,12 @@ class Replier:
     def _compose(self, k: int) -> str:
         turns = self._prompt.turns[:k]
         last_user = next((turn.text for turn in reversed(turns) if turn.role == "user"), "")
-        words = lenient_directives(last_user).words
-        if words is not None:
-            return " ".join(LOREM[i % len(LOREM)] for i in range(words))
+        directives = lenient_directives(last_user)
+        if directives.echo:
+            # Exact text on demand, e.g. Markdown (or hostile Markdown) for the browser's renderer.
+            return without_directives(last_user)
+        if directives.words is not None:
+            return " ".join(LOREM[i % len(LOREM)] for i in range(directives.words))
         system = "a system prompt" if self._prompt.system else "no system prompt"
         users = sum(1 for turn in turns if turn.role == "user")
         tokens = self._prompt.system_tokens + self._turn_tokens[k]
