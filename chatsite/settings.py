@@ -312,6 +312,9 @@ CHATSITE_UPLOAD_MAX_BYTES: int = env.int("CHATSITE_UPLOAD_MAX_BYTES", default=20
 CHATSITE_IMAGE_MAX_PIXELS: int = env.int("CHATSITE_IMAGE_MAX_PIXELS", default=50_000_000)
 CHATSITE_IMAGE_MAX_TOTAL_PIXELS: int = env.int(
     "CHATSITE_IMAGE_MAX_TOTAL_PIXELS", default=200_000_000
+# After the first exchange, a short call to this (cheap) model titles the conversation.
+CHATSITE_AUTO_TITLE: bool = env.bool("CHATSITE_AUTO_TITLE", default=True)
+CHATSITE_TITLE_MODEL: str = env.str("CHATSITE_TITLE_MODEL", default="claude-haiku-4-5")
 )
 CHATSITE_IMAGE_TIMEOUT_SECONDS: float = env.float("CHATSITE_IMAGE_TIMEOUT_SECONDS", default=15.0)
 CHATSITE_IMAGE_MEMORY_BYTES: int = env.int("CHATSITE_IMAGE_MEMORY_BYTES", default=1024**3)

@@ -20,6 +20,9 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The title call after a first exchange would be one more request in every test that reads
+# what the simulator received; tests of titles turn it on.
+CHATSITE_AUTO_TITLE = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # A file, not SQLite's shared in-memory database: the browser tests' server thread writes to it

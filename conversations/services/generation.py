@@ -56,6 +56,7 @@ from conversations.services.summaries import (
     compaction_start_in_background,
     compaction_wait,
 )
+from conversations.services.titles import title_start_in_background, title_wait
 from conversations.services.vision import attachment_blocks, is_missing_file_error
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ async def _run_and_settle(reply: Message) -> None:
     a background task left on it would be cancelled."""
     await generation_run(reply=reply)
     await compaction_wait(reply.conversation_id)
+    await title_wait(reply.conversation_id)
 
 
 async def generation_run(*, reply: Message) -> None:
@@ -312,6 +314,10 @@ async def _stream_reply(prepared: PreparedGeneration, running: RunningGeneration
         _log_call(state, outcome, time.monotonic() - started)
     running.concluding = True
     await _run_to_end(_conclude(state, fields, frame_type))
+    if outcome == Message.Status.COMPLETE:
+        title_start_in_background(
+            conversation_id=prepared.conversation.pk, reply_id=prepared.message_id
+        )
     context_tokens = fields.get("context_tokens") or 0
     if context_tokens > prepared.generation.context_budget * BACKGROUND_COMPACT_AT:
         compaction_start_in_background(

@@ -6,8 +6,6 @@ the database. Nothing is deleted: the covered messages stay stored, in the admin
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from conversations.llm.client import get_client
 from conversations.llm.errors import describe_api_error
 from conversations.llm.models import estimate_text_tokens
 from conversations.models import Conversation, Message, Summary
+from conversations.services.background import ConversationTasks
 from conversations.services.context import COMPACT_TARGET, fold_boundary, message_cost
 from conversations.services.events import event_publish
 from conversations.services.history import (
@@ -199,45 +198,23 @@ def conversation_resummarize(*, conversation: Conversation) -> Summary | None:
 
 
 # --- background compaction after a reply ------------------------------------------------------
-_background: dict[int, asyncio.Task[None]] = {}
+_compactions = ConversationTasks()
 
 
 def compaction_start_in_background(*, conversation_id: int, leaf_id: int) -> None:
     """Summarize now, after a reply that brought the conversation near its budget, so the
     person's next turn rarely waits for it. One per conversation in this process."""
-    running = _background.get(conversation_id)
-    if running is not None and not running.done():
-        return
-    loop = asyncio.get_running_loop()
-    task = loop.create_task(
-        _compact_in_background(conversation_id, leaf_id), context=contextvars.Context()
-    )
-    _background[conversation_id] = task
-
-    def forget(done: asyncio.Task[None]) -> None:
-        # Only this task: a newer one may already be registered under the same key.
-        if _background.get(conversation_id) is done:
-            del _background[conversation_id]
-
-    task.add_done_callback(forget)
+    _compactions.start(conversation_id, _compact_in_background(conversation_id, leaf_id))
 
 
 def compaction_running(conversation_id: int) -> bool:
     """A background summary of this conversation runs on this event loop."""
-    running = _background.get(conversation_id)
-    return (
-        running is not None
-        and not running.done()
-        and running.get_loop() is asyncio.get_running_loop()
-    )
+    return _compactions.running(conversation_id)
 
 
 async def compaction_wait(conversation_id: int) -> None:
     """Let a background compaction of this conversation finish before a new request is built."""
-    # A task of another loop (a blocking REST call's) cannot be awaited here; that call waits
-    # for it itself.
-    if compaction_running(conversation_id):
-        await asyncio.shield(_background[conversation_id])
+    await _compactions.wait(conversation_id)
 
 
 def _load_for_compaction(
