@@ -66,10 +66,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, no CDN
     "conversations",
+    "chatsite.accounts",
 ]
 
 MIDDLEWARE = [
@@ -237,9 +237,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+# Personal API tokens (accounts/tokens.py): how many live ones a person may hold.
+CHATSITE_MAX_API_TOKENS: int = env.int("CHATSITE_MAX_API_TOKENS", default=50)
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # Token first: its scheme is what a 401 advertises in WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        # API tokens first: their scheme (Bearer) is what a 401 advertises in WWW-Authenticate.
+        "chatsite.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -179,9 +179,10 @@ def test_token_authentication_with_the_management_command(user, conversation, ca
     call_command("create_api_token", user.username)
     token = capsys.readouterr().out.strip()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert token.startswith("chs_")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert client.get("/api/conversations/").json()["count"] == 1
-    client.credentials(HTTP_AUTHORIZATION="Token wrong")
+    client.credentials(HTTP_AUTHORIZATION="Bearer wrong")
     assert client.get("/api/conversations/").status_code == 401
 
 
@@ -318,12 +319,11 @@ def test_server_sent_events_arrive_while_the_reply_is_still_being_written(user, 
     """Through a real ASGI server: the first delta is readable before the reply has ended."""
     import http.client
 
-    from rest_framework.authtoken.models import Token
-
+    from chatsite.accounts.tokens import api_token_create
     from chatsite.asgi import application
     from tests.asgi_server import AsgiTestServer
 
-    token = Token.objects.create(user=user)
+    _, key = api_token_create(user=user, name="stream test")
     server = AsgiTestServer(application).start()
     try:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
@@ -332,7 +332,7 @@ def test_server_sent_events_arrive_while_the_reply_is_still_being_written(user, 
             "POST",
             f"/api/conversations/{conversation.uuid}/messages/?stream=true",
             body=body,
-            headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
         )
         response = connection.getresponse()
         assert response.status == 200

@@ -2,18 +2,24 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.authtoken.models import Token
+
+from chatsite.accounts.tokens import ApiTokenError, api_token_create, api_token_revoke_all
 
 
 class Command(BaseCommand):
     help = (
-        "Print the API token of USERNAME (created if needed), for `Authorization: Token <token>`."
+        "Create a personal API token for USERNAME and print it (shown this once), for "
+        "`Authorization: Bearer <token>`. Tokens are listed and revoked on /accounts/settings/."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
+        parser.add_argument("--name", default="Command line", help="How the token is listed.")
         parser.add_argument(
-            "--rotate", action="store_true", help="Revoke the current token and make a new one."
+            "--expires-in-days", type=int, default=None, help="Expire after N days (default never)."
+        )
+        parser.add_argument(
+            "--rotate", action="store_true", help="Revoke all of USERNAME's tokens first."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -23,6 +29,13 @@ class Command(BaseCommand):
         except User.DoesNotExist:
             raise CommandError(f"No user named {options['username']!r}.") from None
         if options["rotate"]:
-            Token.objects.filter(user=user).delete()
-        token, _ = Token.objects.get_or_create(user=user)
-        self.stdout.write(token.key)
+            revoked = api_token_revoke_all(user=user)
+            self.stderr.write(f"Revoked {revoked} token(s) of {options['username']}.")
+        try:
+            _, key = api_token_create(
+                user=user, name=options["name"], expires_in_days=options["expires_in_days"]
+            )
+        except ApiTokenError as exc:
+            raise CommandError(exc.message) from None
+        # Only the token on stdout, so scripts can capture it: TOKEN=$(manage.py create_api_token u)
+        self.stdout.write(key)
