@@ -1,8 +1,16 @@
 // The conversation page: one WebSocket per tab, following the conversation's stream, plus the
 // REST calls for settings, pins and summaries. Frames are documented in docs/websocket.md.
-// Text is always inserted as text, never as HTML. Images: attachments.js.
+// Text is always inserted as text, never as HTML; Claude's replies are also shown rendered
+// as sanitized Markdown (message-text.js, markdown.js). Images: attachments.js; the settings
+// form: settings-panel.js; the summary block: summary-block.js.
 
+import { api, csrfToken } from "./api.js";
 import { createAttachmentTray, renderMessageAttachments } from "./attachments.js";
+import { createAutoscroll } from "./autoscroll.js";
+import { formatCost, formatNumber } from "./format.js";
+import { addTextParts, appendText, showText } from "./message-text.js";
+import { createSettingsPanel } from "./settings-panel.js";
+import { createSummaryBlock } from "./summary-block.js";
 
 const main = document.querySelector("main.conversation[data-conversation-id]");
 
@@ -23,19 +31,6 @@ const STOP_REASON_WORDS = {
 // What the server accepts for `continue` (services/messages.py): a reply cut short, with text.
 const CONTINUABLE_STOP_REASONS = new Set(["max_tokens", "pause_turn"]);
 const CONTINUABLE_STATUSES = new Set(["stopped", "interrupted", "error"]);
-const NUMBER_SETTINGS = ["max_tokens", "temperature", "top_p", "top_k", "thinking_budget", "context_budget"];
-const SAMPLING_SETTINGS = ["temperature", "top_p", "top_k"];
-// Every name a settings error may point at (the PATCH body's keys and the parameters' keys).
-const SETTINGS_FIELDS = new Set(["model", "system", ...NUMBER_SETTINGS, "stop_sequences", "thinking", "effort", "cache_ttl"]);
-
-class ApiError extends Error {
-  constructor(message, { status = 0, code = "", fields = {} } = {}) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.fields = fields; // field name -> [messages]; "" for those naming no known field
-  }
-}
 
 if (main) startConversation(main);
 
@@ -54,6 +49,7 @@ function startConversation(main) {
   const totalsBox = document.getElementById("conversation-totals");
   const modelLabel = document.getElementById("conversation-model");
   const draftKey = `chatsite:draft:${conversationId}`;
+  const autoscroll = createAutoscroll(list);
 
   // message id -> {data, element, length, thinkingLength, live, summarizing, continuing}; `live`:
   // frames have added text since the server's copy was last taken.
@@ -102,10 +98,19 @@ function startConversation(main) {
     csrfToken,
     showError,
   });
-  const settingsPanel = setUpSettings();
+  const settingsPanel = createSettingsPanel({
+    apiBase,
+    models,
+    getStored: () => stored,
+    onSaved: (conversation) => {
+      takeSettings(conversation);
+      showTotals(conversation);
+    },
+    onModelsLoaded: updatePrefillField,
+  });
   updatePrefillField();
   updateComposer();
-  scrollToBottom(true);
+  autoscroll.force();
 
   // --- the socket ------------------------------------------------------------------------------
   function connect() {
@@ -290,7 +295,8 @@ function startConversation(main) {
     return last;
   }
 
-  // The parts the page adds to every message: pin toggle; for replies thinking and Continue.
+  // The parts the page adds to every message: pin toggle, Copy; for replies the rendered
+  // text, thinking and Continue.
   function addParts(entry) {
     const { element, data } = entry;
     const head = element.querySelector(".message-head");
@@ -301,6 +307,7 @@ function startConversation(main) {
     pin.title = "Pinned messages are kept word for word when earlier messages are summarized";
     pin.addEventListener("click", () => togglePin(entry));
     head.append(pin);
+    addTextParts(entry, { onRender: () => autoscroll.follow() });
     if (data.role !== "assistant") return;
     const thinking = document.createElement("details");
     thinking.className = "thinking";
@@ -349,7 +356,7 @@ function startConversation(main) {
     entry.data = data;
     render(entry);
     placeSummary();
-    scrollToBottom(false);
+    autoscroll.follow();
   }
 
   // A stored `streaming` message (a resync, a pin) may be behind the text that frames brought
@@ -379,30 +386,13 @@ function startConversation(main) {
     element.dataset.status = data.status;
     renderPin(entry);
     renderMessageAttachments(element, data.attachments);
-    renderText(entry);
+    showText(entry, { running: isRunning(data) });
     const thinking = element.querySelector(".thinking");
     if (thinking) {
       thinking.querySelector(".thinking-text").textContent = data.thinking || "";
       thinking.hidden = !data.thinking;
     }
     renderDetails(entry);
-  }
-
-  // The person's prefill is the start of the reply: shown as part of it, marked.
-  function renderText(entry) {
-    const { data, element } = entry;
-    const box = element.querySelector(".text");
-    const prefilled = data.role === "assistant" ? data.prefill_length || 0 : 0;
-    if (!prefilled) {
-      box.textContent = data.text;
-      return;
-    }
-    const chars = Array.from(data.text);
-    const mark = document.createElement("span");
-    mark.className = "prefill";
-    mark.title = "You started the answer with this";
-    mark.textContent = chars.slice(0, prefilled).join("");
-    box.replaceChildren(mark, document.createTextNode(chars.slice(prefilled).join("")));
   }
 
   // Reply text (`chat.delta`) and thinking (`chat.thinking`): each its own offsets.
@@ -434,10 +424,10 @@ function startConversation(main) {
     } else {
       entry.data.text += fresh;
       entry.length += codePoints(fresh);
-      entry.element.querySelector(".text").append(document.createTextNode(fresh));
+      appendText(entry, fresh);
     }
     if (changed) renderDetails(entry);
-    scrollToBottom(false);
+    autoscroll.follow();
   }
 
   function replaceAll(all) {
@@ -562,6 +552,8 @@ function startConversation(main) {
     prefillInput.value = "";
     saveDraft();
     showError("");
+    // The person wants to see their message and the reply to it.
+    autoscroll.force();
   }
 
   function continueReply(entry) {
@@ -624,106 +616,20 @@ function startConversation(main) {
       summaryBlock?.element.remove();
       return;
     }
-    if (!summaryBlock) summaryBlock = createSummaryBlock();
+    if (!summaryBlock) {
+      summaryBlock = createSummaryBlock({
+        apiBase,
+        onSaved: (saved) => {
+          summaries = summaries.map((s) => (s.id === saved.id ? saved : s));
+        },
+      });
+    }
     const block = summaryBlock;
     if (block.summary?.id !== summary.id) block.stopEditing();
     block.summary = summary;
     if (!block.editing) block.show();
     const after = messages.get(summary.covers_up_to).element;
     if (after.nextElementSibling !== block.element) after.after(block.element);
-  }
-
-  function createSummaryBlock() {
-    const element = document.createElement("details");
-    element.className = "summary-block";
-    const title = document.createElement("summary");
-    title.textContent = "Earlier messages summarized";
-    const text = document.createElement("div");
-    text.className = "summary-text";
-    const meta = document.createElement("p");
-    meta.className = "summary-meta";
-    const edit = document.createElement("button");
-    edit.type = "button";
-    edit.className = "link";
-    edit.textContent = "Edit summary";
-    const editor = document.createElement("form");
-    editor.className = "summary-editor";
-    editor.hidden = true;
-    const label = document.createElement("label");
-    label.htmlFor = "summary-edit-text";
-    label.textContent = "Summary sent to Claude in place of the earlier messages";
-    const field = document.createElement("textarea");
-    field.id = "summary-edit-text";
-    field.rows = 8;
-    const error = document.createElement("p");
-    error.className = "form-errors";
-    error.setAttribute("role", "alert");
-    error.hidden = true;
-    const save = document.createElement("button");
-    save.type = "submit";
-    save.textContent = "Save summary";
-    const cancel = document.createElement("button");
-    cancel.type = "button";
-    cancel.className = "link";
-    cancel.textContent = "Cancel";
-    const buttons = document.createElement("p");
-    buttons.className = "summary-buttons";
-    buttons.append(save, " ", cancel);
-    editor.append(label, field, error, buttons);
-    element.append(title, text, meta, edit, editor);
-
-    const block = {
-      element,
-      summary: null,
-      editing: false,
-      show() {
-        const s = block.summary;
-        text.textContent = s.text;
-        const facts = [];
-        if (s.token_count) facts.push(`${formatNumber(s.token_count)} tokens`);
-        if (s.is_edited) facts.push("edited");
-        if (s.cost_usd != null) facts.push(`cost ${formatCost(s.cost_usd)}`);
-        meta.textContent = facts.join(" · ");
-        meta.hidden = !facts.length;
-      },
-      stopEditing() {
-        block.editing = false;
-        editor.hidden = true;
-        text.hidden = edit.hidden = false;
-        error.hidden = true;
-      },
-    };
-    edit.addEventListener("click", () => {
-      block.editing = true;
-      field.value = block.summary.text;
-      editor.hidden = false;
-      text.hidden = edit.hidden = true;
-      field.focus();
-    });
-    cancel.addEventListener("click", () => {
-      block.stopEditing();
-      block.show();
-    });
-    editor.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      save.disabled = true;
-      error.hidden = true;
-      const id = block.summary.id;
-      try {
-        const data = await api("PATCH", `${apiBase}summaries/${id}/`, { text: field.value });
-        const updated = { ...block.summary, text: field.value, is_edited: true, ...(data || {}) };
-        summaries = summaries.map((s) => (s.id === id ? updated : s));
-        block.summary = updated;
-        block.stopEditing();
-        block.show();
-      } catch (failure) {
-        error.textContent = [...Object.values(failure.fields).flat()].join(" ") || failure.message;
-        error.hidden = false;
-      } finally {
-        save.disabled = false;
-      }
-    });
-    return block;
   }
 
   // --- the conversation's totals and settings ---------------------------------------------------
@@ -764,192 +670,6 @@ function startConversation(main) {
     prefillField.hidden = !models.get(stored.model)?.accepts_prefill || Boolean(stored.parameters?.thinking);
   }
 
-  function setUpSettings() {
-    const settingsForm = document.getElementById("settings-form");
-    const generalError = document.getElementById("settings-error");
-    const status = document.getElementById("settings-status");
-    const control = (name) => document.getElementById(`settings-${name}`);
-    const fieldOf = (name) => settingsForm.querySelector(`.field[data-field="${name}"]`);
-    const modelSelect = control("model");
-    const effortSelect = control("effort");
-    const thinkingBox = control("thinking");
-
-    for (const span of settingsForm.querySelectorAll("[data-error-for]")) {
-      span.id = `settings-${span.dataset.errorFor}-error`;
-      control(span.dataset.errorFor).setAttribute("aria-describedby", span.id);
-    }
-
-    function fillModels() {
-      const chosen = modelSelect.value || stored.model;
-      modelSelect.replaceChildren();
-      for (const info of models.values()) {
-        const name = info.display_name || info.id;
-        modelSelect.append(new Option(info.retires_on ? `${name} (retires ${info.retires_on})` : name, info.id));
-      }
-      modelSelect.value = chosen;
-    }
-
-    function fill() {
-      const p = stored.parameters || {};
-      modelSelect.value = stored.model;
-      control("system").value = stored.system || "";
-      for (const name of NUMBER_SETTINGS) control(name).value = p[name] ?? "";
-      control("stop_sequences").value = (p.stop_sequences || []).join("\n");
-      thinkingBox.checked = Boolean(p.thinking);
-      control("cache_ttl").value = p.cache_ttl || "";
-      adapt(p.effort || "");
-    }
-
-    // Show only what the chosen model takes; hidden settings are not sent, so saving clears them.
-    function adapt(wantedEffort = effortSelect.value) {
-      const info = models.get(modelSelect.value);
-      for (const name of SAMPLING_SETTINGS) fieldOf(name).hidden = Boolean(info) && !(info.sampling_parameters || []).includes(name);
-      fieldOf("thinking").hidden = Boolean(info) && !info.thinking;
-      fieldOf("thinking_budget").hidden = fieldOf("thinking").hidden || !thinkingBox.checked;
-      const levels = info?.effort_levels || [];
-      effortSelect.replaceChildren(new Option("Default", ""), ...levels.map((level) => new Option(level, level)));
-      effortSelect.value = levels.includes(wantedEffort) ? wantedEffort : "";
-      fieldOf("effort").hidden = !levels.length;
-    }
-
-    function body() {
-      const parameters = {};
-      const shown = (name) => !fieldOf(name).hidden;
-      for (const name of NUMBER_SETTINGS) {
-        const raw = control(name).value.trim();
-        // Not a number: sent as typed, so the server's message names the problem.
-        if (raw && shown(name)) parameters[name] = Number.isFinite(Number(raw)) ? Number(raw) : raw;
-      }
-      const sequences = control("stop_sequences").value.split(/\r?\n/).filter((line) => line.trim());
-      if (sequences.length) parameters.stop_sequences = sequences;
-      if (shown("thinking") && thinkingBox.checked) parameters.thinking = true;
-      if (shown("effort") && effortSelect.value) parameters.effort = effortSelect.value;
-      if (control("cache_ttl").value) parameters.cache_ttl = control("cache_ttl").value;
-      return { model: modelSelect.value, system: control("system").value, parameters };
-    }
-
-    function clearErrors() {
-      generalError.hidden = true;
-      generalError.textContent = "";
-      for (const span of settingsForm.querySelectorAll("[data-error-for]")) {
-        span.textContent = "";
-        control(span.dataset.errorFor).removeAttribute("aria-invalid");
-      }
-    }
-
-    function showErrors(error) {
-      const unplaced = [];
-      for (const [name, texts] of Object.entries(error.fields)) {
-        const span = name && settingsForm.querySelector(`[data-error-for="${name}"]`);
-        if (span && !fieldOf(name).hidden) {
-          span.textContent = texts.join(" ");
-          control(name).setAttribute("aria-invalid", "true");
-        } else {
-          unplaced.push(...texts);
-        }
-      }
-      const placed = Object.keys(error.fields).length > 0 && unplaced.length === 0;
-      generalError.textContent = `Nothing was saved. ${placed ? "See the setting marked below." : unplaced.join(" ") || error.message}`;
-      generalError.hidden = false;
-    }
-
-    modelSelect.addEventListener("change", () => adapt());
-    thinkingBox.addEventListener("change", () => adapt());
-    settingsForm.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const button = settingsForm.querySelector('button[type="submit"]');
-      button.disabled = true;
-      status.textContent = "Saving…";
-      clearErrors();
-      try {
-        const conversation = await api("PATCH", apiBase, body());
-        panel.dirty = false;
-        takeSettings(conversation);
-        showTotals(conversation);
-        status.textContent = "Saved.";
-      } catch (error) {
-        status.textContent = "";
-        showErrors(error);
-      } finally {
-        button.disabled = false;
-      }
-    });
-
-    async function loadModels() {
-      let data;
-      try {
-        data = await api("GET", "/api/models/");
-      } catch {
-        return; // the picker keeps the current model only
-      }
-      const listed = Array.isArray(data) ? data : data?.results || [];
-      const current = models.get(stored.model);
-      models.clear();
-      for (const info of listed) models.set(info.id, info);
-      // A model no longer listed stays selectable, with what the page knew of it.
-      if (!models.has(stored.model) && current) models.set(current.id, current);
-      fillModels();
-      adapt();
-      updatePrefillField();
-    }
-
-    const panel = { dirty: false, fill };
-    settingsForm.addEventListener("input", () => {
-      panel.dirty = true;
-      status.textContent = "";
-    });
-    fillModels();
-    fill();
-    loadModels();
-    return panel;
-  }
-
-  // --- REST ------------------------------------------------------------------------------------
-  // Same session as the page; Django's CSRF token rides along on writes.
-  async function api(method, url, payload) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (payload !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.headers["X-CSRFToken"] = csrfToken();
-      options.body = JSON.stringify(payload);
-    }
-    let response;
-    try {
-      response = await fetch(url, options);
-    } catch {
-      throw new ApiError("Could not reach the server. Check the connection and try again.");
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      // not JSON (e.g. an HTML error page)
-    }
-    if (!response.ok) {
-      const error = data?.error || {};
-      const fields = {};
-      collectFieldErrors(error.fields, "", fields);
-      throw new ApiError(error.message || `The server answered ${response.status}.`, { status: response.status, code: error.code || "", fields });
-    }
-    return data;
-  }
-
-  // Field errors may be flat ({"temperature": [...]}) or nested ({"parameters": {...}}): each
-  // message goes to the nearest name the settings form knows ("" when none).
-  function collectFieldErrors(value, name, into) {
-    if (typeof value === "string") {
-      (into[name] ||= []).push(value);
-    } else if (Array.isArray(value)) {
-      for (const item of value) collectFieldErrors(item, name, into);
-    } else if (value && typeof value === "object") {
-      for (const [key, item] of Object.entries(value)) collectFieldErrors(item, SETTINGS_FIELDS.has(key) ? key : name, into);
-    }
-  }
-
-  function csrfToken() {
-    return document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || "";
-  }
-
   // --- small things ----------------------------------------------------------------------------
   function showTitle(title) {
     const shown = title || "New conversation";
@@ -974,11 +694,6 @@ function startConversation(main) {
     else localStorage.removeItem(draftKey);
   }
 
-  function scrollToBottom(force) {
-    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-    if (force || nearBottom) list.scrollTop = list.scrollHeight;
-  }
-
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     send();
@@ -1001,15 +716,4 @@ function startConversation(main) {
   refreshConversation();
   loadSummaries();
   connect();
-}
-
-function formatNumber(value) {
-  return Number(value).toLocaleString("en-US");
-}
-
-// Decimal strings from the server: four places, enough to see what one reply costs.
-function formatCost(value) {
-  const amount = Number(value);
-  if (amount > 0 && amount < 0.0001) return "<$0.0001";
-  return `$${amount.toFixed(4)}`;
 }
