@@ -312,6 +312,12 @@ CHATSITE_MODELS_CACHE_SECONDS: int = env.int("CHATSITE_MODELS_CACHE_SECONDS", de
 # pixel limits stop decompression bombs (one huge frame) and frame bombs (many frames).
 CHATSITE_UPLOAD_MAX_BYTES: int = env.int("CHATSITE_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 CHATSITE_IMAGE_MAX_PIXELS: int = env.int("CHATSITE_IMAGE_MAX_PIXELS", default=50_000_000)
+# Full-text search (services/search.py): "auto" uses PostgreSQL's or SQLite's FTS5 index, "basic"
+# a plain substring match.
+CHATSITE_SEARCH_BACKEND: str = env.str("CHATSITE_SEARCH_BACKEND", default="auto")
+# After the first exchange, a short call to this (cheap) model titles the conversation.
+CHATSITE_AUTO_TITLE: bool = env.bool("CHATSITE_AUTO_TITLE", default=True)
+CHATSITE_TITLE_MODEL: str = env.str("CHATSITE_TITLE_MODEL", default="claude-haiku-4-5")
 CHATSITE_IMAGE_MAX_TOTAL_PIXELS: int = env.int(
     "CHATSITE_IMAGE_MAX_TOTAL_PIXELS", default=200_000_000
 # After the first exchange, a short call to this (cheap) model titles the conversation.

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ConversationsConfig(AppConfig):
@@ -7,3 +8,7 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         from conversations import signals  # noqa: F401  (connects the receivers)
+        from conversations.services.search_index import search_index_after_migrate
+
+        # SQLite rebuilds a table for most schema changes, and its search triggers go with it.
+        post_migrate.connect(search_index_after_migrate, sender=self)
