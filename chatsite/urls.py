@@ -21,3 +21,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("conversations.urls")),
 ]
+
+handler500 = "chatsite.errors.server_error"
