@@ -29,6 +29,8 @@ MAX_KEY_LENGTH = 100
 # last_used_at is a hint for people reviewing their tokens, not an audit log: writing it at most
 # this often keeps reads from writing on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long an expired token stays listed (so its person sees why a script stopped working).
+EXPIRED_KEPT = timedelta(days=30)
 # Line and paragraph separators and the bidirectional overrides/isolates can make a name display
 # as something else (or over several lines) in lists.
 _INVISIBLE = {
@@ -97,6 +99,8 @@ def api_token_create(
         # Serializes one person's concurrent creations so both cannot pass the cap (SQLite's
         # IMMEDIATE transactions already do; PostgreSQL needs the row lock).
         get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+        # Tokens long expired only clutter the person's list: they go as new ones are made.
+        ApiToken.objects.filter(user=user, expires_at__lte=now - EXPIRED_KEPT).delete()
         live = ApiToken.objects.filter(user=user).exclude(expires_at__lte=now).count()
         if live >= limit:
             raise ApiTokenLimitError(

@@ -31,6 +31,7 @@ from conversations.services.search_index import (
     SEARCH_CONFIG,
     TITLES,
     pg_clean,
+    pg_indexed_text,
     pg_tsvector,
     sqlite_index_ready,
 )
@@ -217,7 +218,7 @@ _PG_TITLE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_STOP}, HighlightAll=t
 def _pg_headline(column: str, tsquery: str) -> str:
     # ts_headline drops what its parser takes for XML tags: `<` travels as \x01 (control
     # characters were blanked first) and comes back after.
-    text = f"translate({pg_clean(column)}, '<', chr(1))"
+    text = f"translate({pg_clean(pg_indexed_text(column))}, '<', chr(1))"
     headline = f"ts_headline('{SEARCH_CONFIG}'::regconfig, {text}, {tsquery}, %s)"
     return f"translate({headline}, chr(1), '<')"
 

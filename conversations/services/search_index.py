@@ -61,9 +61,18 @@ def pg_clean(expression: str) -> str:
     return f"translate({expression}, chr(1) || chr(2) || chr(3), '   ')"
 
 
+# PostgreSQL refuses a tsvector over 1 MB (a long imported or admin-edited reply would then
+# fail to save): only the start of a text is indexed, more than any message a person sends.
+PG_INDEXED_CHARS = 100_000
+
+
+def pg_indexed_text(column: str) -> str:
+    return f"left({column}, {PG_INDEXED_CHARS})"
+
+
 def pg_tsvector(column: str) -> str:
     """The indexed expression, character for character."""
-    return f"to_tsvector('{SEARCH_CONFIG}'::regconfig, {column})"
+    return f"to_tsvector('{SEARCH_CONFIG}'::regconfig, {pg_indexed_text(column)})"
 
 
 # --- SQLite ---------------------------------------------------------------------------------

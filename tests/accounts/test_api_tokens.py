@@ -376,3 +376,21 @@ def test_nothing_else_is_created_by_a_refused_token(user):
     response = bearer("chs_nope").post("/api/conversations/", {"title": "x"}, format="json")
     assert_refused(response)
     assert not Conversation.objects.exists()
+
+
+def test_a_refused_rotation_keeps_the_persons_tokens(user):
+    api_token_create(user=user, name="in use")
+    with pytest.raises(CommandError):
+        call_command("create_api_token", user.username, "--rotate", "--expires-in-days", "0")
+    assert ApiToken.objects.filter(user=user, name="in use").exists()
+
+
+def test_tokens_long_expired_go_when_a_new_one_is_made(user):
+    old, _ = api_token_create(user=user, name="old", expires_in_days=30)
+    recent, _ = api_token_create(user=user, name="recent", expires_in_days=30)
+    now = timezone.now()
+    ApiToken.objects.filter(pk=old.pk).update(expires_at=now - timedelta(days=31))
+    ApiToken.objects.filter(pk=recent.pk).update(expires_at=now - timedelta(days=2))
+    api_token_create(user=user, name="new")
+    names = set(ApiToken.objects.filter(user=user).values_list("name", flat=True))
+    assert names == {"recent", "new"}

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from chatsite.accounts.tokens import ApiTokenError, api_token_create, api_token_revoke_all
 
@@ -28,14 +29,16 @@ class Command(BaseCommand):
             user = User.objects.get(**{User.USERNAME_FIELD: options["username"]})
         except User.DoesNotExist:
             raise CommandError(f"No user named {options['username']!r}.") from None
-        if options["rotate"]:
-            revoked = api_token_revoke_all(user=user)
-            self.stderr.write(f"Revoked {revoked} token(s) of {options['username']}.")
         try:
-            _, key = api_token_create(
-                user=user, name=options["name"], expires_in_days=options["expires_in_days"]
-            )
+            # One transaction: a refused new token leaves the old ones in place.
+            with transaction.atomic():
+                revoked = api_token_revoke_all(user=user) if options["rotate"] else 0
+                _, key = api_token_create(
+                    user=user, name=options["name"], expires_in_days=options["expires_in_days"]
+                )
         except ApiTokenError as exc:
             raise CommandError(exc.message) from None
+        if options["rotate"]:
+            self.stderr.write(f"Revoked {revoked} token(s) of {options['username']}.")
         # Only the token on stdout, so scripts can capture it: TOKEN=$(manage.py create_api_token u)
         self.stdout.write(key)
