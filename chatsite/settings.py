@@ -67,9 +67,10 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "django_filters",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, no CDN
-    "conversations",
     "chatsite.accounts",
+    "conversations",
 ]
 
 MIDDLEWARE = [
@@ -236,9 +237,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
 # --- REST API -------------------------------------------------------------------------------
-REST_FRAMEWORK = {
 # Personal API tokens (accounts/tokens.py): how many live ones a person may hold.
 CHATSITE_MAX_API_TOKENS: int = env.int("CHATSITE_MAX_API_TOKENS", default=50)
+REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # API tokens first: their scheme (Bearer) is what a 401 advertises in WWW-Authenticate.
         "chatsite.accounts.authentication.ApiTokenAuthentication",
@@ -257,6 +258,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Conversations with Claude: create, send, export.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The upload (a plain async view) and the one error body: see conversations/api/schema.py.
+    "PREPROCESSING_HOOKS": ["conversations.api.schema.add_plain_views"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversations.api.schema.add_error_responses",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -305,6 +312,12 @@ CHATSITE_GENERATION_STALE_SECONDS: float = env.float(
 CHATSITE_CONTEXT_BUDGET: int = env.int("CHATSITE_CONTEXT_BUDGET", default=100_000)
 CHATSITE_SUMMARY_MODEL: str = env.str("CHATSITE_SUMMARY_MODEL", default="claude-haiku-4-5")
 CHATSITE_CACHE_TTL: str = env.str("CHATSITE_CACHE_TTL", default="5m")
+# Full-text search (services/search.py): "auto" uses PostgreSQL's or SQLite's FTS5 index, "basic"
+# a plain substring match.
+CHATSITE_SEARCH_BACKEND: str = env.str("CHATSITE_SEARCH_BACKEND", default="auto")
+# After the first exchange, a short call to this (cheap) model titles the conversation.
+CHATSITE_AUTO_TITLE: bool = env.bool("CHATSITE_AUTO_TITLE", default=True)
+CHATSITE_TITLE_MODEL: str = env.str("CHATSITE_TITLE_MODEL", default="claude-haiku-4-5")
 # How long the model list from `GET /v1/models` is kept before asking again.
 CHATSITE_MODELS_CACHE_SECONDS: int = env.int("CHATSITE_MODELS_CACHE_SECONDS", default=3600)
 
@@ -312,17 +325,8 @@ CHATSITE_MODELS_CACHE_SECONDS: int = env.int("CHATSITE_MODELS_CACHE_SECONDS", de
 # pixel limits stop decompression bombs (one huge frame) and frame bombs (many frames).
 CHATSITE_UPLOAD_MAX_BYTES: int = env.int("CHATSITE_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 CHATSITE_IMAGE_MAX_PIXELS: int = env.int("CHATSITE_IMAGE_MAX_PIXELS", default=50_000_000)
-# Full-text search (services/search.py): "auto" uses PostgreSQL's or SQLite's FTS5 index, "basic"
-# a plain substring match.
-CHATSITE_SEARCH_BACKEND: str = env.str("CHATSITE_SEARCH_BACKEND", default="auto")
-# After the first exchange, a short call to this (cheap) model titles the conversation.
-CHATSITE_AUTO_TITLE: bool = env.bool("CHATSITE_AUTO_TITLE", default=True)
-CHATSITE_TITLE_MODEL: str = env.str("CHATSITE_TITLE_MODEL", default="claude-haiku-4-5")
 CHATSITE_IMAGE_MAX_TOTAL_PIXELS: int = env.int(
     "CHATSITE_IMAGE_MAX_TOTAL_PIXELS", default=200_000_000
-# After the first exchange, a short call to this (cheap) model titles the conversation.
-CHATSITE_AUTO_TITLE: bool = env.bool("CHATSITE_AUTO_TITLE", default=True)
-CHATSITE_TITLE_MODEL: str = env.str("CHATSITE_TITLE_MODEL", default="claude-haiku-4-5")
 )
 CHATSITE_IMAGE_TIMEOUT_SECONDS: float = env.float("CHATSITE_IMAGE_TIMEOUT_SECONDS", default=15.0)
 CHATSITE_IMAGE_MEMORY_BYTES: int = env.int("CHATSITE_IMAGE_MEMORY_BYTES", default=1024**3)

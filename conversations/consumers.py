@@ -19,16 +19,16 @@ from conversations.frames import (
     ConversationStateFrame,
     ErrorFrame,
     MessageData,
+    active_path_data,
     message_data,
-    path_data,
 )
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_get_for_user
 from conversations.services.cancellation import generation_request_stop
 from conversations.services.generation import generation_start
-from conversations.services.history import conversation_path
 from conversations.services.message_rules import ChatError
 from conversations.services.messages import (
+    branch_select,
     message_continue,
     message_edit,
     message_regenerate,
@@ -160,6 +160,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             message_uuid=message_id if isinstance(message_id, str) else None,
         )
 
+    async def on_select(self, frame: dict[str, Any], conversation: Conversation) -> None:
+        # Answered by the broadcast `branch.selected`: every tab then shows the new path.
+        await self._call(
+            branch_select, conversation=conversation, message_uuid=frame.get("message_id")
+        )
+
     async def on_resync(self, frame: dict[str, Any], conversation: Conversation) -> None:
         state: ConversationStateFrame = {
             "type": "conversation.state",
@@ -174,6 +180,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         "continue": on_continue,
         "stop": on_stop,
         "resync": on_resync,
+        "select": on_select,
     }
 
     # --- group events, relayed as they are ------------------------------------------------------
@@ -195,6 +202,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     summary_updated = relay
     summary_created = relay
     message_pinned = relay
+    branch_selected = relay
 
     # --- helpers -------------------------------------------------------------------------------
     async def _call(
@@ -240,7 +248,7 @@ def _access(user: Any, session: Any, conversation_uuid: str) -> Conversation | i
 
 
 def _path_data(conversation: Conversation) -> list[MessageData]:
-    return path_data(conversation_path(conversation=conversation))
+    return active_path_data(conversation=conversation)
 
 
 def _turn_data(messages: tuple[Message, ...]) -> list[MessageData]:

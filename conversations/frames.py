@@ -13,7 +13,8 @@ from django.db.models import prefetch_related_objects
 from django.urls import reverse
 
 from conversations.llm.models import ModelSpec
-from conversations.models import Attachment, Message, Summary
+from conversations.models import Attachment, Conversation, Message, Summary
+from conversations.services.history import PATH_FIELDS, path_to
 
 
 class Usage(TypedDict):
@@ -67,6 +68,13 @@ class MessageData(TypedDict):
     attachments: list[AttachmentData]
     # Something the person should know about how the reply was made (e.g. images left out).
     notice: str
+    # Its place among the versions under the same parent (edits, regenerations), oldest first
+    # from 0, and its neighbours there: only where a whole path is sent (`active_path_data`:
+    # `conversation.state`, GET .../messages/), which knows them without a query per message.
+    sibling_index: NotRequired[int]
+    sibling_count: NotRequired[int]
+    previous_sibling_id: NotRequired[str | None]
+    next_sibling_id: NotRequired[str | None]
 
 
 # --- server -> client --------------------------------------------------------------------------
@@ -161,6 +169,14 @@ class ConversationUpdatedFrame(TypedDict):
     conversation: ConversationData
 
 
+class BranchSelectedFrame(TypedDict):
+    """Another version was chosen (`select`): the active path now ends at `active_leaf_id`."""
+
+    type: Literal["branch.selected"]
+    message_id: str
+    active_leaf_id: str
+
+
 class ConversationStateFrame(TypedDict):
     """The active path as stored, sent in answer to `resync`."""
 
@@ -217,6 +233,13 @@ class StopFrame(TypedDict):
 
 class ResyncFrame(TypedDict):
     type: Literal["resync"]
+
+
+class SelectFrame(TypedDict):
+    """Show another version of a message: the newest message under it becomes the active leaf."""
+
+    type: Literal["select"]
+    message_id: str
 
 
 def message_data(message: Message, *, parent_uuid: object = None) -> MessageData:
@@ -285,6 +308,44 @@ def path_data(path: Sequence[Message]) -> list[MessageData]:
     prefetch_related_objects(list(path), "attachments")
     uuid_by_id = {m.id: m.uuid for m in path}
     return [message_data(m, parent_uuid=uuid_by_id.get(m.parent_id or 0)) for m in path]
+
+
+def active_path_data(*, conversation: Conversation) -> list[MessageData]:
+    """`path_data` of the active path, each message with its place among its versions (for
+    the page's version switcher, "2/3"). The versions come from the rows the path is walked in.
+
+    Queries: 2 (all the conversation's messages, narrow columns; the path's attachments), as
+    many as `path_data(conversation_path(...))`; none without an active leaf.
+    """
+    if conversation.active_leaf_id is None:
+        return []
+    rows = list(
+        Message.objects.filter(conversation=conversation)
+        .only(*PATH_FIELDS)
+        .order_by("created_at", "id")
+    )
+    by_id = {m.id: m for m in rows}
+    versions: dict[int | None, list[Message]] = {}
+    place: dict[int, int] = {}
+    for message in rows:
+        # A parent outside the conversation (never made by the services) counts as a root.
+        siblings = versions.setdefault(
+            message.parent_id if message.parent_id in by_id else None, []
+        )
+        place[message.id] = len(siblings)
+        siblings.append(message)
+    path = path_to(by_id, conversation.active_leaf_id)
+    data = path_data(path)
+    for item, message in zip(data, path, strict=True):
+        siblings = versions[message.parent_id if message.parent_id in by_id else None]
+        index = place[message.id]
+        item["sibling_index"] = index
+        item["sibling_count"] = len(siblings)
+        item["previous_sibling_id"] = str(siblings[index - 1].uuid) if index > 0 else None
+        item["next_sibling_id"] = (
+            str(siblings[index + 1].uuid) if index + 1 < len(siblings) else None
+        )
+    return data
 
 
 def model_data(spec: ModelSpec) -> dict[str, Any]:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from conversations.models import Attachment, Conversation, Message, Summary
 from conversations.services.context import COST_QUANTUM
-from conversations.services.history import conversation_path
+from conversations.services.history import PATH_FIELDS, conversation_path, path_to
 from conversations.services.parameters import SettingsError, conversation_settings
 
 # Costs are stored to the millionth of a dollar (Message.cost_usd, Summary.cost_usd).
@@ -25,7 +29,8 @@ def conversation_list_for_user(
     conversations = Conversation.objects.filter(owner=user)
     if not include_archived:
         conversations = conversations.filter(is_archived=False)
-    return conversations.order_by("-is_pinned", "-updated_at")
+    # The id breaks ties, so a page boundary never shows a conversation twice or skips one.
+    return conversations.order_by("-is_pinned", "-updated_at", "-id")
 
 
 def conversation_get_for_user(
@@ -62,6 +67,22 @@ def attachment_get_for_user(
     return attachments.get(uuid=key)
 
 
+def attachment_get_owned(
+    *, user: User | AnonymousUser, attachment_uuid: uuid.UUID | str
+) -> Attachment:
+    """An upload of `user` with its conversation and message (the API: owners only, no staff
+    exception); Attachment.DoesNotExist otherwise. Queries: 1."""
+    if not user.is_authenticated:
+        raise Attachment.DoesNotExist
+    key = _uuid_or_missing(attachment_uuid, Attachment.DoesNotExist)
+    return (
+        Attachment.objects.select_related("conversation", "message")
+        # Only the message's id is needed, not the prompt it recorded.
+        .defer("message__api_requests", "message__thinking")
+        .get(uuid=key, owner=user)
+    )
+
+
 def message_get_for_conversation(
     *, conversation: Conversation, message_uuid: uuid.UUID | str
 ) -> Message:
@@ -77,6 +98,64 @@ def message_get_for_conversation(
         .defer("parent__api_requests", "parent__thinking")
         .get(conversation=conversation, uuid=key)
     )
+
+
+@dataclass(frozen=True)
+class TreeMessage:
+    """A message in its place in the conversation's tree."""
+
+    message: Message
+    parent_uuid: uuid.UUID | None
+    depth: int  # 0 for a first message
+    sibling_index: int  # its place among the versions under the same parent, oldest first
+    sibling_count: int
+    on_active_path: bool
+
+
+def message_tree_for_conversation(*, conversation: Conversation) -> list[TreeMessage]:
+    """Every message of every branch, depth-first from the root: each reply under its
+    question, each later version (an edit, a regeneration) after the earlier one's subtree.
+
+    Queries: 2 (the messages, narrow columns; their attachments).
+    """
+    messages = list(
+        Message.objects.filter(conversation=conversation)
+        .only(*PATH_FIELDS)
+        .order_by("created_at", "id")
+        .prefetch_related("attachments")
+    )
+    by_id = {m.id: m for m in messages}
+    children: dict[int | None, list[Message]] = {}
+    for message in messages:
+        # A parent outside the conversation (never made by the services) counts as a root.
+        parent_id = message.parent_id if message.parent_id in by_id else None
+        children.setdefault(parent_id, []).append(message)
+    active = conversation.active_leaf_id
+    on_path = {m.id for m in path_to(by_id, active)} if active is not None else set()
+
+    tree: list[TreeMessage] = []
+    placed: set[int] = set()
+    stack = [(root, 0, i) for i, root in reversed(list(enumerate(children.get(None, []))))]
+    while stack:
+        message, depth, index = stack.pop()
+        if message.id in placed:
+            continue
+        placed.add(message.id)
+        parent = by_id.get(message.parent_id) if message.parent_id else None
+        siblings = children.get(parent.id if parent else None, [])
+        tree.append(
+            TreeMessage(
+                message=message,
+                parent_uuid=parent.uuid if parent else None,
+                depth=depth,
+                sibling_index=index,
+                sibling_count=len(siblings),
+                on_active_path=message.id in on_path,
+            )
+        )
+        kids = children.get(message.id, [])
+        stack.extend((kid, depth + 1, i) for i, kid in reversed(list(enumerate(kids))))
+    return tree
 
 
 def summary_list_for_conversation(*, conversation: Conversation) -> QuerySet[Summary]:
@@ -125,16 +204,123 @@ def conversation_usage(*, conversation: Conversation) -> ConversationUsage:
         output_tokens=Sum("output_tokens"),
         cost_usd=Sum("cost_usd"),
     )
-    costs = [c for c in (messages["cost_usd"], summaries["cost_usd"]) if c is not None]
-    # Quantized: SQLite sums decimals as floats, which would print as 0.003750000000000000.
-    cost = sum(costs, Decimal(0)).quantize(COST_QUANTUM) if costs else None
     return {
         "input_tokens": (messages["input_tokens"] or 0) + (summaries["input_tokens"] or 0),
         "output_tokens": (messages["output_tokens"] or 0) + (summaries["output_tokens"] or 0),
         "cache_read_input_tokens": messages["cache_read_input_tokens"] or 0,
         "cache_creation_input_tokens": messages["cache_creation_input_tokens"] or 0,
-        "cost_usd": str(cost) if cost is not None else None,
+        "cost_usd": _cost_total(messages["cost_usd"], summaries["cost_usd"]),
     }
+
+
+class UsageTotals(TypedDict):
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    # US dollars as a decimal string; None when nothing had a known price.
+    cost_usd: str | None
+    replies: int
+    summaries: int
+
+
+class DayUsage(UsageTotals):
+    date: str  # YYYY-MM-DD, UTC
+
+
+def usage_by_day_for_user(*, user: User | AnonymousUser, start: date, end: date) -> list[DayUsage]:
+    """What the user's replies and summaries cost per UTC day from `start` to `end` (both
+    included; every day listed, quiet ones as zeros). A reply counts on the day it was asked
+    for (created), whatever branch it is on and however it ended.
+
+    Queries: 2 (one aggregate over the replies, one over the summaries).
+    """
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    if not user.is_authenticated or not days:
+        return []
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    day = TruncDate("created_at", tzinfo=UTC)
+    replies = (
+        Message.objects.filter(
+            conversation__owner=user,
+            role=Message.Role.ASSISTANT,
+            created_at__gte=since,
+            created_at__lt=until,
+        )
+        .annotate(day=day)
+        .values("day")  # with order_by below (not the model's ordering): one row per day
+        .annotate(
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cache_read_input_tokens=Sum("cache_read_input_tokens"),
+            cache_creation_input_tokens=Sum("cache_creation_input_tokens"),
+            cost_usd=Sum("cost_usd"),
+            count=Count("id"),
+        )
+        .order_by("day")
+    )
+    summaries = (
+        Summary.objects.filter(
+            conversation__owner=user, created_at__gte=since, created_at__lt=until
+        )
+        .annotate(day=day)
+        .values("day")
+        .annotate(
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost_usd=Sum("cost_usd"),
+            count=Count("id"),
+        )
+        .order_by("day")
+    )
+    reply_rows = {_as_date(row["day"]): row for row in replies}
+    summary_rows = {_as_date(row["day"]): row for row in summaries}
+    return [_day_usage(d, reply_rows.get(d, {}), summary_rows.get(d, {})) for d in days]
+
+
+def usage_totals(*, days: Sequence[UsageTotals]) -> UsageTotals:
+    """The sums of a range of days (no query)."""
+    return {
+        "input_tokens": sum(day["input_tokens"] for day in days),
+        "output_tokens": sum(day["output_tokens"] for day in days),
+        "cache_read_input_tokens": sum(day["cache_read_input_tokens"] for day in days),
+        "cache_creation_input_tokens": sum(day["cache_creation_input_tokens"] for day in days),
+        "cost_usd": _cost_total(*(day["cost_usd"] for day in days)),
+        "replies": sum(day["replies"] for day in days),
+        "summaries": sum(day["summaries"] for day in days),
+    }
+
+
+def _as_date(value: date | datetime | str) -> date:
+    # Backends differ in what a truncated date comes back as.
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def _day_usage(day: date, replies: Mapping[str, Any], summaries: Mapping[str, Any]) -> DayUsage:
+    def total(name: str) -> int:
+        return int(replies.get(name) or 0) + int(summaries.get(name) or 0)
+
+    return {
+        "date": day.isoformat(),
+        "input_tokens": total("input_tokens"),
+        "output_tokens": total("output_tokens"),
+        "cache_read_input_tokens": int(replies.get("cache_read_input_tokens") or 0),
+        "cache_creation_input_tokens": int(replies.get("cache_creation_input_tokens") or 0),
+        "cost_usd": _cost_total(replies.get("cost_usd"), summaries.get("cost_usd")),
+        "replies": int(replies.get("count") or 0),
+        "summaries": int(summaries.get("count") or 0),
+    }
+
+
+def _cost_total(*amounts: object) -> str | None:
+    known = [Decimal(str(a)) for a in amounts if a is not None]
+    # Quantized: SQLite sums decimals as floats, which would print as 0.003750000000000000.
+    return str(sum(known, Decimal(0)).quantize(COST_QUANTUM)) if known else None
 
 
 class ConversationContext(TypedDict):

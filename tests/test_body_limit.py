@@ -70,4 +70,4 @@ async def test_a_body_within_the_limit_reaches_django(settings):
     settings.CHATSITE_UPLOAD_MAX_BYTES = 1000
     settings.CHATSITE_IMPORT_MAX_BYTES = 1000
     status, _ = await post([(b"content-length", b"10")], [b"0123456789"])
-    assert status == 403  # Django answered: no credentials
+    assert status == 401  # Django answered: no credentials

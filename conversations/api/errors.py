@@ -26,7 +26,7 @@ def _error(code: str, message: str, http_status: int, fields: Any = None) -> Res
 
 # The fields of a conversation request; the service names any other field after the setting
 # (max_tokens, ...), which the API reports inside `parameters`, as DRF nests a dict's errors.
-REQUEST_FIELDS = ("title", "model", "system", "parameters", "text")
+REQUEST_FIELDS = ("title", "model", "system", "parameters", "text", "is_archived", "is_pinned")
 
 
 def _conversation_fields(exc: ConversationValidationError) -> dict[str, Any]:

@@ -6,11 +6,12 @@ documents it.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rest_framework import serializers
 
-from conversations.models import Conversation, Summary
+from conversations.models import Conversation, Message, Summary
 
 
 class StrictSerializer(serializers.Serializer[dict[str, Any]]):
@@ -108,6 +109,12 @@ class ConversationUpdateSerializer(StrictSerializer):
         required=False,
         help_text="Replaces the stored settings as a whole; a key set to null is cleared.",
     )
+    is_archived = serializers.BooleanField(
+        required=False, help_text="Archived conversations leave the default listing."
+    )
+    is_pinned = serializers.BooleanField(
+        required=False, help_text="Pinned conversations come first in the default listing."
+    )
 
 
 # --- messages -----------------------------------------------------------------------------------
@@ -129,6 +136,17 @@ class MessageSendSerializer(StrictSerializer):
         max_length=20,
         help_text="Ids of images uploaded to this conversation (POST .../attachments/); "
         "with at least one, `content` may be blank.",
+    )
+
+
+class MessageEditSerializer(MessageSendSerializer):
+    """A new version of one of the person's messages: a sibling with a new reply. The images
+    of the edited message are kept; `attachments` adds new uploads."""
+
+
+class StopSerializer(StrictSerializer):
+    message_id = serializers.UUIDField(
+        required=False, help_text="Only this reply (default: whatever is generating)."
     )
 
 
@@ -167,7 +185,7 @@ class MessageSerializer(serializers.Serializer[dict[str, Any]]):
 
     id = serializers.UUIDField()
     parent_id = serializers.UUIDField(allow_null=True)
-    role = serializers.ChoiceField(choices=["user", "assistant"])
+    role = serializers.ChoiceField(choices=Message.Role.choices)
     text = serializers.CharField()
     status = serializers.CharField()
     model = serializers.CharField()
@@ -186,6 +204,133 @@ class MessageSerializer(serializers.Serializer[dict[str, Any]]):
     time_to_first_token_ms = serializers.IntegerField(allow_null=True)
     duration_ms = serializers.IntegerField(allow_null=True)
     created_at = serializers.CharField()
+
+
+class MessageTreeSerializer(MessageSerializer):
+    """A message in its place in the tree (`.../messages/tree/`)."""
+
+    depth = serializers.IntegerField(help_text="0 for a first message.")
+    sibling_index = serializers.IntegerField(
+        help_text="Its place among the versions under the same parent (edits, regenerations), "
+        "oldest first, from 0."
+    )
+    sibling_count = serializers.IntegerField()
+    on_active_path = serializers.BooleanField(
+        help_text="Whether it is on the branch shown (`GET .../messages/`)."
+    )
+
+
+class StopResultSerializer(serializers.Serializer[dict[str, Any]]):
+    stopped = serializers.BooleanField(
+        help_text="Whether the Stop ended a reply (false: nothing was generating, or the "
+        "reply ended by itself first)."
+    )
+    message = MessageSerializer(
+        allow_null=True,
+        help_text="The reply that was generating, as saved; null when nothing was.",
+    )
+
+
+# --- attachments --------------------------------------------------------------------------------
+class AttachmentUploadSerializer(AttachmentSerializer):
+    """An upload as stored; `token_estimate` is for the conversation's model."""
+
+    byte_size = serializers.IntegerField()
+
+
+class AttachmentDetailSerializer(AttachmentUploadSerializer):
+    conversation_id = serializers.UUIDField(allow_null=True)
+    message_id = serializers.UUIDField(
+        allow_null=True, help_text="The message it was sent with; null while unsent."
+    )
+    created_at = serializers.DateTimeField()
+
+
+class AttachmentUploadRequestSerializer(serializers.Serializer[dict[str, Any]]):
+    """Documents the multipart form of an upload: a file, or (where allowed) an image URL."""
+
+    file = serializers.FileField(
+        required=False, help_text="A PNG, JPEG, GIF or WebP image, or a PDF."
+    )
+    url = serializers.URLField(
+        required=False,
+        help_text="An https image link instead of a file (when CHATSITE_IMAGE_URLS is on).",
+    )
+
+
+# --- usage --------------------------------------------------------------------------------------
+USAGE_MAX_DAYS = 366
+USAGE_DEFAULT_DAYS = 30
+
+
+class UsageQuerySerializer(StrictSerializer):
+    """`start` and `end` (UTC dates, both included); by default the last 30 days."""
+
+    start = serializers.DateField(required=False, input_formats=["iso-8601"])
+    end = serializers.DateField(required=False, input_formats=["iso-8601"])
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        end = attrs.get("end") or datetime.now(UTC).date()
+        try:
+            start = attrs.get("start") or end - timedelta(days=USAGE_DEFAULT_DAYS - 1)
+        except OverflowError:  # an end in the first days of year 1
+            raise serializers.ValidationError(
+                {"end": ["The end is too far in the past."]}
+            ) from None
+        if end >= date.max:  # the day after it is where the range stops
+            raise serializers.ValidationError({"end": ["The end is too far in the future."]})
+        if start > end:
+            raise serializers.ValidationError({"start": ["The start is after the end."]})
+        if (end - start).days + 1 > USAGE_MAX_DAYS:
+            raise serializers.ValidationError(
+                {"end": [f"At most {USAGE_MAX_DAYS} days at a time."]}
+            )
+        return {"start": start, "end": end}
+
+
+class UsageTotalsSerializer(serializers.Serializer[dict[str, Any]]):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_input_tokens = serializers.IntegerField()
+    cache_creation_input_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        allow_null=True,
+        help_text="US dollars; null when nothing had a known price.",
+    )
+    replies = serializers.IntegerField(help_text="Replies asked for (every branch, any outcome).")
+    summaries = serializers.IntegerField(help_text="Summaries written to fit the context.")
+
+
+class DayUsageSerializer(UsageTotalsSerializer):
+    """Documents `selectors.DayUsage`."""
+
+    date = serializers.DateField(help_text="A UTC day.")
+
+
+class UsageReportSerializer(serializers.Serializer[dict[str, Any]]):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    days = DayUsageSerializer(many=True, help_text="Every day of the range, oldest first.")
+    total = UsageTotalsSerializer()
+
+
+# --- errors -------------------------------------------------------------------------------------
+class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
+    code = serializers.CharField(help_text="Stable, for programs: invalid, not_found, busy, ...")
+    message = serializers.CharField(help_text="For people.")
+    fields = serializers.DictField(  # type: ignore[assignment]
+        required=False,
+        help_text="What to fix, by request field: a list of messages (nested for objects).",
+    )
+
+
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
+    """The one error body of the API."""
+
+    error = ErrorDetailSerializer()
 
 
 # --- summaries ----------------------------------------------------------------------------------

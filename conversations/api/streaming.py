@@ -1,4 +1,6 @@
-"""Server-sent events for the REST send and continue: the WebSocket's frames, for one reply."""
+"""Answering a reply a service has started: wait for its end (JSON), or relay its WebSocket
+frames as server-sent events (`?stream=true`). Send, edit, regenerate and continue share it.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +8,21 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBase, StreamingHttpResponse
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from conversations.asyncdb import database_sync_to_async
 from conversations.frames import message_data
-from conversations.models import Message
-from conversations.services.generation import generation_start
+from conversations.models import Conversation, Message
+from conversations.services.conversations import generation_wait
+from conversations.services.generation import generation_run_blocking, generation_start
 from conversations.services.messages import SendResult
 
 logger = logging.getLogger(__name__)
@@ -22,6 +30,7 @@ logger = logging.getLogger(__name__)
 TERMINAL = ("chat.done", "chat.error")
 # A comment line this often keeps proxies from closing a quiet stream (a slow first token).
 KEEPALIVE_SECONDS = 15.0
+GONE = "The conversation was deleted while Claude was replying."
 
 
 def sse(frame: Mapping[str, Any]) -> bytes:
@@ -36,10 +45,23 @@ def _concerns(frame: Mapping[str, Any], reply_uuid: str) -> bool:
     return frame.get("message_id") == reply_uuid
 
 
-def reply_event_response(*, result: SendResult, group: str) -> StreamingHttpResponse:
-    """The `text/event-stream` answer to a send (call from sync code: it reads the parent)."""
+@dataclass(frozen=True)
+class StartedReply:
+    """A reply as a message service returned it (its conversation at hand: no query), with
+    what its answer needs, resolved in sync code."""
+
+    reply: Message
+    parent_uuid: object
+    # The frames a streamed answer opens with: what the service announced to other tabs.
+    opening: list[dict[str, Any]]
+    # False for a repeated client_id: the reply exists, nothing is started.
+    start: bool = True
+
+
+def started_turn(result: SendResult) -> StartedReply:
+    """A send or an edit: the person's message and the pending reply."""
     user_message, reply = result.user_message, result.assistant_message
-    parent = user_message.parent  # cached by message_send: no query
+    parent = user_message.parent  # cached by the service: no query
     opening: list[dict[str, Any]] = [
         {
             "type": "message.created",
@@ -47,28 +69,50 @@ def reply_event_response(*, result: SendResult, group: str) -> StreamingHttpResp
         },
         {"type": "message.created", "message": message_data(reply, parent_uuid=user_message.uuid)},
     ]
-    # A repeated client_id follows the reply that exists (or just reports how it ended).
-    return _event_response(
-        reply_events(
-            opening=opening,
-            reply=reply,
-            parent_uuid=user_message.uuid,
-            start=result.created,
-            group=group,
-        )
+    return StartedReply(
+        reply=reply, parent_uuid=user_message.uuid, opening=opening, start=result.created
     )
 
 
-def continued_reply_event_response(*, reply: Message, group: str) -> StreamingHttpResponse:
-    """The `text/event-stream` answer to a continue: `reply` as `message_continue` returns it
-    (pending, its parent and conversation at hand: no query)."""
+def started_reply(reply: Message, *, frame_type: str) -> StartedReply:
+    """A regenerated reply (`message.created`) or a continued one (`message.updated`), as the
+    service returns it: pending, its parent at hand."""
     parent_uuid = reply.parent.uuid if reply.parent is not None else None
-    opening: list[dict[str, Any]] = [
-        {"type": "message.updated", "message": message_data(reply, parent_uuid=parent_uuid)}
-    ]
-    return _event_response(
-        reply_events(opening=opening, reply=reply, parent_uuid=parent_uuid, start=True, group=group)
-    )
+    frame = {"type": frame_type, "message": message_data(reply, parent_uuid=parent_uuid)}
+    return StartedReply(reply=reply, parent_uuid=parent_uuid, opening=[frame])
+
+
+def reply_answer(
+    request: Request,
+    conversation: Conversation,
+    started: StartedReply,
+    *,
+    created: bool,
+) -> HttpResponseBase:
+    """The answer to a request that started a reply: with `?stream=true` its frames as
+    server-sent events, otherwise the reply once it has ended (201 when `created` and it
+    was started here, else 200). Closing either early does not stop the reply."""
+    if request.query_params.get("stream") in ("1", "true"):
+        return _event_response(
+            reply_events(
+                opening=started.opening,
+                reply=started.reply,
+                parent_uuid=started.parent_uuid,
+                start=started.start,
+                group=conversation.group_name,
+            )
+        )
+    if started.start:
+        generation_run_blocking(reply=started.reply)
+    else:
+        # A repeated send (same client_id) whose reply may still be running elsewhere: the
+        # answer is the finished reply, as for the first request.
+        generation_wait(conversation=conversation, reply_id=started.reply.pk)
+    reply = Message.objects.filter(pk=started.reply.pk).first()
+    if reply is None:
+        raise NotFound(GONE)
+    code = status.HTTP_201_CREATED if created and started.start else status.HTTP_200_OK
+    return Response(message_data(reply, parent_uuid=started.parent_uuid), status=code)
 
 
 def _event_response(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
@@ -80,7 +124,10 @@ def _event_response(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
 
 def _terminal_frame(reply_id: int, parent_uuid: object) -> dict[str, Any] | None:
     """The closing frame as stored, or None while the reply is still generating."""
-    stored = Message.objects.get(pk=reply_id)
+    stored = Message.objects.filter(pk=reply_id).first()
+    if stored is None:
+        # The socket's frame for a conversation that is gone.
+        return {"type": "error", "code": "not_found", "message": GONE}
     if stored.is_generating:
         return None
     frame_type = "chat.error" if stored.status == Message.Status.ERROR else "chat.done"

@@ -2,7 +2,8 @@
 no thread meanwhile.
 
 Authentication is DRF's (token, or session with its CSRF check), run in a worker thread; the
-answer has the API's one error body shape.
+answer has the API's one error body shape. drf-spectacular only reads DRF views: the schema
+describes this one through `AttachmentUploadSchema` (added by `schema.py`'s hook).
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
+from conversations.api.serializers import (
+    AttachmentUploadRequestSerializer,
+    AttachmentUploadSerializer,
+    ErrorSerializer,
+)
 from conversations.asyncdb import database_sync_to_async
 from conversations.frames import attachment_data
 from conversations.llm.catalog import model_resolve
@@ -55,16 +64,32 @@ def _authenticate(request: HttpRequest) -> User | AnonymousUser:
     return user
 
 
+def _unauthenticated(request: HttpRequest, code: str, message: str) -> JsonResponse:
+    """401 with the scheme to use, as DRF answers for every other endpoint."""
+    response = _error(code, message, 401)
+    classes = cast(list[type[BaseAuthentication]], api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    # DRF's authenticators read only the headers of the request they are given.
+    scheme = classes[0]().authenticate_header(request)  # type: ignore[arg-type]
+    if scheme:
+        response["WWW-Authenticate"] = scheme
+    return response
+
+
 @csrf_exempt  # SessionAuthentication enforces CSRF for cookie-authenticated requests
 async def attachment_upload_view(request: HttpRequest, conversation_id: str) -> JsonResponse:
     if request.method != "POST":
         return _error("method_not_allowed", f'Method "{request.method}" not allowed.', 405)
     try:
         user = await database_sync_to_async(_authenticate)(request)
-    except exceptions.APIException as exc:
-        return _error("not_authenticated", str(exc.detail), exc.status_code)
+    except exceptions.AuthenticationFailed as exc:
+        return _unauthenticated(request, "authentication_failed", str(exc.detail))
+    except exceptions.APIException as exc:  # the session's CSRF check
+        code = exc.get_codes()
+        return _error(code if isinstance(code, str) else "error", str(exc.detail), exc.status_code)
     if not user.is_authenticated:
-        return _error("not_authenticated", "Authentication credentials were not provided.", 403)
+        return _unauthenticated(
+            request, "not_authenticated", "Authentication credentials were not provided."
+        )
     try:
         conversation = await database_sync_to_async(conversation_get_for_user)(
             user=user, conversation_uuid=conversation_id
@@ -102,3 +127,26 @@ async def attachment_upload_view(request: HttpRequest, conversation_id: str) -> 
         "token_estimate": attachment_token_estimate(attachment, long_edge=spec.image_long_edge),
     }
     return JsonResponse(body, status=201)
+
+
+class AttachmentUploadSchema(APIView):
+    """What the schema says about `attachment_upload_view`; never routed, never called."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="conversations_attachments_create",
+        request={"multipart/form-data": AttachmentUploadRequestSerializer},
+        responses={
+            201: AttachmentUploadSerializer,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            413: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request, conversation_id: str) -> Response:
+        """Upload an image (or a PDF) to send with your next message in this conversation:
+        pass its `id` in the send's `attachments`. Stored as our own re-encode; unsent uploads
+        are forgotten after a day. 413 past the size limit, 429 when uploading too fast."""
+        raise NotImplementedError("documentation only: the route serves attachment_upload_view")

@@ -1,9 +1,14 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from conversations.api import transcripts, uploads, views
+from chatsite.accounts import api as token_api
+from conversations.api import messages, transcripts, uploads, views
+from conversations.api.search import ConversationSearchView
 
 urlpatterns = [
+    path("tokens/", token_api.ApiTokenListCreateView.as_view(), name="api-tokens"),
+    path("tokens/<int:token_id>/", token_api.ApiTokenDetailView.as_view(), name="api-token"),
     path("models/", views.ModelListView.as_view(), name="api-models"),
+    path("search/", ConversationSearchView.as_view(), name="api-search"),
     path("conversations/", views.ConversationListCreateView.as_view(), name="api-conversations"),
     path(
         "conversations/<uuid:conversation_id>/",
@@ -11,18 +16,48 @@ urlpatterns = [
         name="api-conversation",
     ),
     path(
+        "conversations/<uuid:conversation_id>/usage/",
+        views.ConversationUsageView.as_view(),
+        name="api-conversation-usage",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/stop/",
+        messages.ConversationStopView.as_view(),
+        name="api-conversation-stop",
+    ),
+    path(
         "conversations/<uuid:conversation_id>/messages/",
-        views.MessageListCreateView.as_view(),
+        messages.MessageListCreateView.as_view(),
         name="api-messages",
     ),
     path(
+        "conversations/<uuid:conversation_id>/messages/tree/",
+        messages.MessageTreeView.as_view(),
+        name="api-message-tree",
+    ),
+    path(
         "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/",
-        views.MessageDetailView.as_view(),
+        messages.MessageDetailView.as_view(),
         name="api-message",
     ),
     path(
+        "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/edit/",
+        messages.MessageEditView.as_view(),
+        name="api-message-edit",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/regenerate/",
+        messages.MessageRegenerateView.as_view(),
+        name="api-message-regenerate",
+    ),
+    path(
+        "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/select/",
+        messages.MessageSelectView.as_view(),
+        name="api-message-select",
+    ),
+    path(
         "conversations/<uuid:conversation_id>/messages/<uuid:message_id>/continue/",
-        views.MessageContinueView.as_view(),
+        messages.MessageContinueView.as_view(),
         name="api-message-continue",
     ),
     path(
@@ -52,4 +87,7 @@ urlpatterns = [
     ),
     path("export/", transcripts.BulkExportView.as_view(), name="api-export-all"),
     path("import/", transcripts.TranscriptImportView.as_view(), name="api-import"),
+    path("usage/", views.UsageView.as_view(), name="api-usage"),
+    # Add new routes ABOVE this line: anything below the catch-all is never reached.
+    re_path(r"", views.api_not_found, name="api-not-found"),
 ]

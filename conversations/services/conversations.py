@@ -1,6 +1,9 @@
-"""Create, rename, archive and delete conversations."""
+"""Create, rename, archive, pin and delete conversations; stop their replies."""
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -14,6 +17,7 @@ from conversations.services.cancellation import generation_request_stop
 from conversations.services.events import event_publish
 from conversations.services.message_rules import text_problem
 from conversations.services.parameters import FIELDS, SettingsError, settings_validate
+from conversations.services.sweeper import generations_sweep_stale
 
 TITLE_MAX_LENGTH = Conversation._meta.get_field("title").max_length or 200
 
@@ -59,11 +63,49 @@ def conversation_update(
     model: object = None,
     system_prompt: object = None,
     parameters: object = None,
+    is_archived: object = None,
+    is_pinned: object = None,
 ) -> Conversation:
-    """Rename, or change the model, system prompt and/or generation settings, all checked
-    together against the model before anything is saved: on any error nothing is stored
+    """Rename, change the model, system prompt and/or generation settings, archive or pin,
+    all checked together before anything is saved: on any error nothing is stored
     (ConversationValidationError names the field). `parameters` replaces the stored settings;
-    keys set to null are cleared. One save, one announcement."""
+    keys set to null are cleared. One save, one announcement.
+
+    Archiving and pinning alone neither re-check the stored settings (a conversation whose
+    model was retired can still be archived) nor count as activity (`updated_at` stays).
+    """
+    flags = {"is_archived": is_archived, "is_pinned": is_pinned}
+    for field, value in flags.items():
+        if value is not None and not isinstance(value, bool):
+            raise ConversationValidationError("Use true or false.", field=field)
+    changed: list[str] = []
+    if any(value is not None for value in (title, model, system_prompt, parameters)):
+        _content_update(conversation, title, model, system_prompt, parameters)
+        # Only what was given (the settings are re-stored when the model or prompt changes):
+        # a concurrent change of another field, e.g. the automatic title, is not undone.
+        given = {"title": title, "model": model, "system_prompt": system_prompt}
+        changed += [field for field, value in given.items() if value is not None]
+        if any(value is not None for value in (model, system_prompt, parameters)):
+            changed.append("parameters")
+        changed.append("updated_at")
+    for field, value in flags.items():
+        if value is not None:
+            setattr(conversation, field, value)
+            changed.append(field)
+    if changed:
+        conversation.save(update_fields=changed)
+        _announce_conversation(conversation)
+    return conversation
+
+
+def _content_update(
+    conversation: Conversation,
+    title: object,
+    model: object,
+    system_prompt: object,
+    parameters: object,
+) -> None:
+    """Check the new content against the model and set it on `conversation` (unsaved)."""
     if title is not None and not isinstance(title, str):
         raise ConversationValidationError("The title must be text.", field="title")
     new_model = _model_validate(model) if model is not None else conversation.model
@@ -79,19 +121,19 @@ def conversation_update(
     conversation.model = new_model
     conversation.system_prompt = new_system
     conversation.parameters = stored
-    conversation.save(update_fields=["title", "model", "system_prompt", "parameters", "updated_at"])
-    _announce_conversation(conversation)
-    return conversation
 
 
 def _announce_conversation(conversation: Conversation) -> None:
-    """Every open tab shows the same title and model (after commit, like every event)."""
+    """Every open tab shows the same title, model and place in the list (after commit, like
+    every event)."""
     frame = {
         "type": "conversation.updated",
         "conversation": {
             "id": str(conversation.uuid),
             "title": conversation.title,
             "model": conversation.model,
+            "is_archived": conversation.is_archived,
+            "is_pinned": conversation.is_pinned,
         },
     }
     transaction.on_commit(lambda: event_publish(group=conversation.group_name, frame=frame))
@@ -176,6 +218,79 @@ def conversation_delete(*, conversation: Conversation) -> None:
                 conversation_uuid=conversation_uuid, message_uuid=None
             )
         )
+
+
+# How long a Stop waits for the reply to be saved as stopped, how often it looks, and how often
+# it asks again: a Stop that lands before the generation has registered itself goes unheard.
+STOP_WAIT_SECONDS = 5.0
+STOP_POLL_SECONDS = 0.05
+STOP_REPEAT_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class StopResult:
+    # The reply that was generating, as stored once it ended (or when the wait ran out);
+    # None when nothing was generating.
+    reply: Message | None
+    # Whether the Stop ended it (False: it ended by itself meanwhile, or is still running).
+    stopped: bool
+
+
+# A blocking request that finds its reply already running (a retry with the same client_id)
+# waits for it this long at most, then answers with the reply as it is.
+WAIT_SECONDS = 600.0
+WAIT_POLL_SECONDS = 0.25
+
+
+def generation_wait(*, conversation: Conversation, reply_id: int) -> None:
+    """Wait (sync, outside a transaction) until the reply is no longer generating; a reply
+    whose process died meanwhile becomes `interrupted` by the sweep."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        status = Message.objects.filter(pk=reply_id).values_list("status", flat=True).first()
+        if status is None or status not in Message.GENERATING_STATUSES:
+            return
+        generations_sweep_stale(conversation=conversation)
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def generation_stop(*, conversation: Conversation, message: Message | None = None) -> StopResult:
+    """Stop the conversation's running reply (only `message`, if given) whichever process
+    runs it, like the socket's Stop, and wait for its partial text to be saved.
+
+    Call from sync code outside a transaction: it waits up to STOP_WAIT_SECONDS.
+    """
+    # A reply whose process died is not running: it becomes `interrupted` here.
+    generations_sweep_stale(conversation=conversation)
+    generating = Message.objects.filter(
+        conversation=conversation, status__in=Message.GENERATING_STATUSES
+    )
+    if message is not None:
+        generating = generating.filter(pk=message.pk)
+    found = generating.values_list("pk", "uuid").first()
+    if found is None:
+        return StopResult(reply=None, stopped=False)
+    reply_id, reply_uuid = found
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    asked_at: float | None = None
+    while True:
+        if asked_at is None or time.monotonic() - asked_at >= STOP_REPEAT_SECONDS:
+            asked_at = time.monotonic()
+            async_to_sync(generation_request_stop)(
+                conversation_uuid=str(conversation.uuid), message_uuid=str(reply_uuid)
+            )
+        time.sleep(STOP_POLL_SECONDS)
+        status = Message.objects.filter(pk=reply_id).values_list("status", flat=True).first()
+        if status is None:  # deleted meanwhile, with its conversation
+            return StopResult(reply=None, stopped=True)
+        if status not in Message.GENERATING_STATUSES or time.monotonic() >= deadline:
+            break
+    reply = (
+        Message.objects.select_related("parent")
+        .defer("parent__api_requests", "parent__thinking")
+        .get(pk=reply_id)
+    )
+    return StopResult(reply=reply, stopped=reply.status == Message.Status.STOPPED)
 
 
 def conversation_title_from_text(text: str) -> str:

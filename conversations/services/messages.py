@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from conversations.frames import message_data
+from conversations.frames import BranchSelectedFrame, message_data
 from conversations.models import Conversation, Message
 from conversations.services.attachments import (
     attachments_claim,
@@ -90,9 +90,11 @@ def message_edit(
     text: object,
     client_id: object = "",
     prefill: object = "",
+    attachments: object = None,
 ) -> SendResult:
-    """Edit a message of the person: a new sibling with the new text (and the same images),
-    and a new reply. The original stays in its own branch; the new one becomes active.
+    """Edit a message of the person: a new sibling with the new text (and the same images,
+    plus any new uploads in `attachments`), and a new reply. The original stays in its own
+    branch; the new one becomes active.
     """
     edited = _message_of(conversation, message_uuid, role=Message.Role.USER)
     return _send(
@@ -101,7 +103,7 @@ def message_edit(
         client_id=client_id,
         edited=edited,
         prefill=prefill,
-        attachments=None,
+        attachments=attachments,
     )
 
 
@@ -173,6 +175,50 @@ def message_continue(*, conversation: Conversation, message_uuid: object = None)
             return reply
     except IntegrityError:
         raise _busy() from None
+
+
+def branch_select(*, conversation: Conversation, message_uuid: object) -> Message:
+    """Show another version of a message (an edit, a regeneration): the newest message under
+    it (itself when nothing follows) becomes the active leaf, so its branch is what every tab
+    shows and what the next send continues. `conversation` follows; announced after commit
+    with `branch.selected`. Selecting is looking, not a change: `updated_at` stays.
+
+    Refused (busy) while a reply is generating: its frames would go to a branch no longer
+    shown. An id that is not in this conversation is refused like a missing one.
+    """
+    chosen = _message_of(conversation, message_uuid, role=None)
+    _sweep_orphans(conversation)
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        generating = Message.objects.filter(
+            conversation=locked, status__in=Message.GENERATING_STATUSES
+        )
+        if generating.exists():
+            raise _busy()
+        rows = Message.objects.filter(conversation=locked).only("id", "uuid", "parent_id")
+        leaf = _newest_under(chosen, list(rows.order_by("created_at", "id")))
+        locked.active_leaf = leaf
+        locked.save(update_fields=["active_leaf"])
+        selected: BranchSelectedFrame = {
+            "type": "branch.selected",
+            "message_id": str(chosen.uuid),
+            "active_leaf_id": str(leaf.uuid),
+        }
+        transaction.on_commit(partial(event_publish, group=locked.group_name, frame=selected))
+    conversation.active_leaf = leaf
+    return leaf
+
+
+def _newest_under(chosen: Message, rows: list[Message]) -> Message:
+    """The newest of `chosen` and everything under it (`rows` oldest first). A reply is always
+    newer than what it answers, so the newest of a subtree is one of its leaves."""
+    under = {chosen.id}
+    newest = chosen
+    for message in rows:
+        if message.parent_id in under:
+            under.add(message.id)
+            newest = message
+    return newest
 
 
 def _check_continuable(reply: Message) -> None:
@@ -315,8 +361,7 @@ def _store_turn(
     )
     if edited is not None:
         attachments_copy(source=edited, target=user_message)
-    else:
-        attachments_claim(conversation=locked, ids=attachment_ids, message=user_message)
+    attachments_claim(conversation=locked, ids=attachment_ids, message=user_message)
     _announce_created(locked, user_message, parent.uuid if parent else None)
     assistant_message = _start_reply(locked, user_message, prefill=prefill)
     if not locked.title:

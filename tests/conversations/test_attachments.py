@@ -136,7 +136,13 @@ def test_nobody_uploads_into_another_persons_conversation(conversation, other_us
     stranger = APIClient()
     stranger.force_authenticate(other_user)
     assert upload(stranger, conversation, png()).status_code == 404
-    assert upload(APIClient(), conversation, png()).status_code == 403
+    anonymous = upload(APIClient(), conversation, png())
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "not_authenticated"
+    assert anonymous["WWW-Authenticate"].startswith("Bearer")
+    bad_token = APIClient()
+    bad_token.credentials(HTTP_AUTHORIZATION="Bearer chs_not-a-token")
+    assert upload(bad_token, conversation, png()).status_code == 401
     assert not Attachment.objects.exists()
 
 
