@@ -8,19 +8,15 @@ from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from conversations.frames import model_data, path_data
+from conversations.frames import active_path_data, model_data
 from conversations.llm.catalog import model_resolve
 from conversations.models import Attachment, Conversation
-from conversations.selectors import (
-    attachment_get_for_user,
-    conversation_get_for_user,
-    conversation_list_for_user,
-)
+from conversations.selectors import attachment_get_for_user, conversation_get_for_user
 from conversations.services.attachments import EXTENSIONS
 from conversations.services.conversations import conversation_create, conversation_delete
 from conversations.services.documents import PDF_MEDIA_TYPE
-from conversations.services.history import conversation_path
 from conversations.services.sweeper import generations_sweep_stale
+from conversations.sidebar import sidebar_groups_for_user, sidebar_time_zone
 
 
 def _conversation_or_404(request: HttpRequest, conversation_uuid: str) -> Conversation:
@@ -33,8 +29,7 @@ def _conversation_or_404(request: HttpRequest, conversation_uuid: str) -> Conver
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    conversations = conversation_list_for_user(user=request.user)
-    return render(request, "conversations/chat.html", {"conversations": conversations})
+    return render(request, "conversations/chat.html", _sidebar_context(request))
 
 
 @login_required
@@ -43,7 +38,7 @@ def conversation_detail(request: HttpRequest, conversation_uuid: str) -> HttpRes
     """Queries: session, user, the conversation, the sidebar list, the message path."""
     conversation = _conversation_or_404(request, conversation_uuid)
     generations_sweep_stale(conversation=conversation)
-    chat_messages = path_data(conversation_path(conversation=conversation))
+    chat_messages = active_path_data(conversation=conversation)
     # The settings panel and the prefill field start from these, and chat.js then loads the
     # whole model list. No query: the model comes from the registry or the cached listing.
     conversation_settings = {
@@ -57,13 +52,24 @@ def conversation_detail(request: HttpRequest, conversation_uuid: str) -> HttpRes
         request,
         "conversations/chat.html",
         {
-            "conversations": conversation_list_for_user(user=request.user),
+            **_sidebar_context(request),
             "conversation": conversation,
             # Not "messages": that name belongs to django.contrib.messages in templates.
             "chat_messages": chat_messages,
             "conversation_settings": conversation_settings,
         },
     )
+
+
+def _sidebar_context(request: HttpRequest) -> dict[str, object]:
+    """The sidebar's date groups; `?archived=1` lists the archived conversations instead."""
+    archived = request.GET.get("archived") == "1"
+    return {
+        "sidebar_groups": sidebar_groups_for_user(
+            user=request.user, archived=archived, tz=sidebar_time_zone(request=request)
+        ),
+        "archived_view": archived,
+    }
 
 
 @login_required

@@ -17,9 +17,10 @@ export class ApiError extends Error {
 // Same session as the page; Django's CSRF token rides along on writes.
 export async function api(method, url, payload) {
   const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  // Every write carries the token, a body or not (a DELETE has none).
+  if (!["GET", "HEAD"].includes(method)) options.headers["X-CSRFToken"] = csrfToken();
   if (payload !== undefined) {
     options.headers["Content-Type"] = "application/json";
-    options.headers["X-CSRFToken"] = csrfToken();
     options.body = JSON.stringify(payload);
   }
   let response;

@@ -17,7 +17,7 @@ export function addTextParts(entry, { onRender }) {
   const head = element.querySelector(".message-head");
   // A title, not an aria-label: the button's name stays "Copy".
   const title = data.role === "user" ? "Copy what you wrote" : "Copy the reply as Claude wrote it (Markdown)";
-  head.append(createCopyButton({ getText: () => entry.data.text, className: "link copy-button", title }));
+  head.append(createCopyButton({ getText: () => entry.data.text, className: "link tool copy-button", title }));
   if (data.role !== "assistant") return;
 
   const source = element.querySelector(".text");
@@ -31,7 +31,7 @@ export function addTextParts(entry, { onRender }) {
   prefilled.hidden = true;
   const toggle = document.createElement("button");
   toggle.type = "button";
-  toggle.className = "link source-button";
+  toggle.className = "link tool source-button";
   toggle.textContent = "Source";
   toggle.title = "Show the reply as plain text, as Claude wrote it";
   toggle.setAttribute("aria-pressed", "false");

@@ -1,9 +1,11 @@
 // The conversation's settings form: shows the stored settings (`getStored()`), only those the
-// chosen model takes, and saves them with one PATCH; errors go next to their fields.
+// chosen model takes, and saves them with one PATCH; errors go next to their fields. Under the
+// model picker, what the chosen model can do and costs.
 // `models`: the page's Map of model id -> info, refreshed here from /api/models/.
 // `onSaved(conversation)`: the saved conversation; `onModelsLoaded()`: the list arrived.
 
 import { NUMBER_SETTINGS, api } from "./api.js";
+import { formatCompact, formatPrice } from "./format.js";
 
 const SAMPLING_SETTINGS = ["temperature", "top_p", "top_k"];
 
@@ -16,11 +18,13 @@ export function createSettingsPanel({ apiBase, models, getStored, onSaved, onMod
   const modelSelect = control("model");
   const effortSelect = control("effort");
   const thinkingBox = control("thinking");
+  const capabilities = document.getElementById("settings-model-capabilities");
 
   for (const span of settingsForm.querySelectorAll("[data-error-for]")) {
     span.id = `settings-${span.dataset.errorFor}-error`;
     control(span.dataset.errorFor).setAttribute("aria-describedby", span.id);
   }
+  if (capabilities) modelSelect.setAttribute("aria-describedby", `${capabilities.id} ${modelSelect.getAttribute("aria-describedby")}`);
 
   function fillModels() {
     const chosen = modelSelect.value || getStored().model;
@@ -54,6 +58,7 @@ export function createSettingsPanel({ apiBase, models, getStored, onSaved, onMod
     effortSelect.replaceChildren(new Option("Default", ""), ...levels.map((level) => new Option(level, level)));
     effortSelect.value = levels.includes(wantedEffort) ? wantedEffort : "";
     fieldOf("effort").hidden = !levels.length;
+    if (capabilities) capabilities.textContent = info ? describeModel(info) : "";
   }
 
   function body() {
@@ -146,4 +151,25 @@ export function createSettingsPanel({ apiBase, models, getStored, onSaved, onMod
   fill();
   loadModels();
   return panel;
+}
+
+// "1M context · 64k max output · images up to 2576 px · thinking · effort low–max ·
+// $5 in / $25 out per MTok, cache reads $0.50".
+export function describeModel(info) {
+  const parts = [];
+  if (info.context_window) parts.push(`${formatCompact(info.context_window)} context`);
+  if (info.max_output_tokens) parts.push(`${formatCompact(info.max_output_tokens)} max output`);
+  if (info.image_long_edge) parts.push(`images up to ${info.image_long_edge} px`);
+  if (info.thinking) parts.push("thinking");
+  const levels = info.effort_levels || [];
+  if (levels.length) parts.push(`effort ${levels[0]}–${levels[levels.length - 1]}`);
+  if (info.sampling_parameters?.length) parts.push(`sampling (${info.sampling_parameters.join(", ").replaceAll("_", " ")})`);
+  if (info.accepts_prefill) parts.push("prefill");
+  const prices = info.prices;
+  if (prices) {
+    parts.push(`${formatPrice(prices.input)} in / ${formatPrice(prices.output)} out per MTok, cache reads ${formatPrice(prices.cache_read)}`);
+  } else {
+    parts.push("price unknown");
+  }
+  return parts.join(" · ");
 }
