@@ -31,6 +31,8 @@ HOSTILE_TITLES = [
     ("very long title " * 20)[:200],
     "🦊 émoji ünïcode 日本語",
     "../../etc/passwd",
+    # A spreadsheet formula: exports hold no CSV, and a file name or heading is only text.
+    "=HYPERLINK(\"https://evil.example\",\"x\")",
     "",
 ]
 
