@@ -204,17 +204,22 @@ class MessageSerializer(serializers.Serializer[dict[str, Any]]):
     time_to_first_token_ms = serializers.IntegerField(allow_null=True)
     duration_ms = serializers.IntegerField(allow_null=True)
     created_at = serializers.CharField()
+    # Only where a list gives each message's place among its versions (the active branch, the
+    # tree); a single message's answer leaves them out.
+    sibling_index = serializers.IntegerField(
+        required=False,
+        help_text="Its place among the versions under the same parent (edits, regenerations), "
+        "oldest first, from 0.",
+    )
+    sibling_count = serializers.IntegerField(required=False)
+    previous_sibling_id = serializers.UUIDField(required=False, allow_null=True)
+    next_sibling_id = serializers.UUIDField(required=False, allow_null=True)
 
 
 class MessageTreeSerializer(MessageSerializer):
     """A message in its place in the tree (`.../messages/tree/`)."""
 
     depth = serializers.IntegerField(help_text="0 for a first message.")
-    sibling_index = serializers.IntegerField(
-        help_text="Its place among the versions under the same parent (edits, regenerations), "
-        "oldest first, from 0."
-    )
-    sibling_count = serializers.IntegerField()
     on_active_path = serializers.BooleanField(
         help_text="Whether it is on the branch shown (`GET .../messages/`)."
     )

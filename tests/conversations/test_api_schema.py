@@ -85,3 +85,13 @@ def test_the_api_answers_as_its_schema_says(case, world, wsgi_app):
             app=wsgi_app, headers={"Authorization": f"Bearer {world['token']}"}, checks=CHECKS
         )
         transaction.set_rollback(True)
+
+
+def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert "/api/conversations/{conversation_id}/messages/{message_id}/select/" in (
+        target.read_text()
+    )
