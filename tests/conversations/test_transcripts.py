@@ -32,7 +32,7 @@ HOSTILE_TITLES = [
     "🦊 émoji ünïcode 日本語",
     "../../etc/passwd",
     # A spreadsheet formula: exports hold no CSV, and a file name or heading is only text.
-    "=HYPERLINK(\"https://evil.example\",\"x\")",
+    '=HYPERLINK("https://evil.example","x")',
     "",
 ]
 
