@@ -6,6 +6,7 @@ const NEAR_END_PX = 48;
 export function createAutoscroll(list) {
   let following = true;
   let lastTop = list.scrollTop;
+  let queued = false;
   const distanceToEnd = () => list.scrollHeight - list.scrollTop - list.clientHeight;
 
   // Growing content never moves scrollTop, and our own scrolling only moves it down: a scroll
@@ -21,14 +22,22 @@ export function createAutoscroll(list) {
   );
 
   function toEnd() {
+    // Reading scrollHeight lays the page out: once per change would lay out a long
+    // conversation once per message.
     list.scrollTop = list.scrollHeight;
     lastTop = list.scrollTop;
   }
 
   return {
-    /** After content changed: to the end, if the person is there. */
+    /** After content changed: to the end, if the person is there. Many changes in one task
+     * (a page of messages, a frame of stream) scroll once, at its end, before the next paint. */
     follow() {
-      if (following) toEnd();
+      if (queued) return;
+      queued = true;
+      queueMicrotask(() => {
+        queued = false;
+        if (following) toEnd();
+      });
     },
     /** To the end, and follow from now on (the page opened, the person sent a message). */
     force() {

@@ -54,6 +54,21 @@ function startConversation(main) {
   let waitingForUploads = false; // a send is held until the images finish uploading
   let lastConversation = null; // GET /api/conversations/<id>/, for the totals
 
+  // The socket first (socket.js opened it while the page loaded): the server gathers the
+  // conversation's state while this page sets up its messages; frames are handled after this
+  // function has run.
+  const socket = createSocket({
+    conversationId,
+    apiBase,
+    onFrame: (frame) => {
+      handleFrame(frame);
+      updateComposer();
+    },
+    onStatus: showConnection,
+    // What was typed but never sent goes back where it was written.
+    onGone: (frames) => frames.forEach((frame) => restorePending(frame.client_id)),
+  });
+
   // The conversation's settings as stored, and what is known about the models.
   const initialSettings = JSON.parse(document.getElementById("conversation-settings").textContent);
   let stored = { model: initialSettings.model, system: initialSettings.system, parameters: initialSettings.parameters };
@@ -70,6 +85,8 @@ function startConversation(main) {
       setComposerText(text);
       showError("The message you were editing is no longer shown: your text is in the message box.");
     },
+    // A User Timing mark (bench/page_load.py) once every reply is rendered as Markdown.
+    allRendered: markAllRendered,
   });
   const summaries = createSummaries({ apiBase, messages: shown.messages });
   shown.adopt(JSON.parse(document.getElementById("initial-messages").textContent));
@@ -105,20 +122,13 @@ function startConversation(main) {
   updatePrefillField();
   updateComposer();
   autoscroll.force();
+  // The page opens at the end: the replies in view are rendered as Markdown now, the others
+  // when they come near or the page is idle (render-later.js). A rendering changes heights,
+  // so the end is found again until what is shown is rendered.
+  for (let round = 0; round < 3 && shown.renderOnScreen(); round++) autoscroll.force();
   // User Timing marks (devtools, bench/page_load.py): the stored messages are on the page...
   performance.mark("chatsite:rendered");
-
-  const socket = createSocket({
-    conversationId,
-    apiBase,
-    onFrame: (frame) => {
-      handleFrame(frame);
-      updateComposer();
-    },
-    onStatus: showConnection,
-    // What was typed but never sent goes back where it was written.
-    onGone: (frames) => frames.forEach((frame) => restorePending(frame.client_id)),
-  });
+  if (!shown.waiting()) markAllRendered();
 
   function sendFrame(frame) {
     if (socket.send(frame)) return true;
@@ -223,7 +233,11 @@ function startConversation(main) {
         shown.replaceAll(frame.messages);
         showTotals();
         // ...and following the live stream.
-        if (!performance.getEntriesByName("chatsite:live").length) performance.mark("chatsite:live");
+        if (!performance.getEntriesByName("chatsite:live").length) {
+          performance.mark("chatsite:live");
+          // The page is up: what waits to be rendered as Markdown may use its idle time.
+          shown.renderRestWhenIdle();
+        }
         break;
       case "error":
         awaiting = false;
@@ -387,6 +401,10 @@ function startConversation(main) {
   }
 
   // --- small things ----------------------------------------------------------------------------
+  function markAllRendered() {
+    if (!performance.getEntriesByName("chatsite:all-rendered").length) performance.mark("chatsite:all-rendered");
+  }
+
   function showTitle(title) {
     const shown = title || "New conversation";
     document.getElementById("conversation-title").textContent = shown;

@@ -2,14 +2,27 @@
 
 let liveRegion = null;
 
-/** Says `text` through one shared, visually hidden status region. */
-export function announce(text) {
+// The region is on the page before anything is said in it (a region added together with its
+// words may go unheard): made when the page's modules load.
+function region() {
   if (!liveRegion) {
     liveRegion = document.createElement("p");
     liveRegion.className = "visually-hidden";
     liveRegion.setAttribute("role", "status");
     liveRegion.id = "copy-status";
     document.body.append(liveRegion);
+    return null; // just added: say nothing in it in this same task
+  }
+  return liveRegion;
+}
+if (document.body) region();
+
+/** Says `text` through one shared, visually hidden status region. */
+export function announce(text) {
+  const box = region();
+  if (box && box.textContent !== text) {
+    box.textContent = text;
+    return;
   }
   // The same words twice in a row are only read out again if the region changes in between.
   liveRegion.textContent = "";
@@ -46,27 +59,36 @@ export async function copyText(text) {
   return copied;
 }
 
+// The timer that turns "Copied" back into the button's label.
+const resets = new WeakMap();
+
+/** Copies `text` and says how it went on `button` for a moment (and to screen readers). */
+export async function copyFromButton(button, text, label = "Copy") {
+  const copied = await copyText(text);
+  button.textContent = copied ? "Copied" : "Copy failed";
+  button.dataset.copied = copied ? "true" : "false";
+  announce(copied ? "Copied to the clipboard" : "Could not copy to the clipboard");
+  clearTimeout(resets.get(button));
+  resets.set(
+    button,
+    setTimeout(() => {
+      button.textContent = label;
+      delete button.dataset.copied;
+    }, 1500),
+  );
+}
+
 /**
- * A small Copy button: copies what `getText()` returns, then reads "Copied" for a moment
- * (and says it to screen readers).
+ * A small Copy button. With `getText` it copies what that returns when clicked; without, it
+ * has no listener of its own (a page of many messages handles all their clicks in one place
+ * and calls copyFromButton).
  */
-export function createCopyButton({ getText, label = "Copy", className = "copy-button", title = "" }) {
+export function createCopyButton({ getText = null, label = "Copy", className = "copy-button", title = "" }) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = className;
   button.textContent = label;
   if (title) button.title = title;
-  let timer = 0;
-  button.addEventListener("click", async () => {
-    const copied = await copyText(getText());
-    button.textContent = copied ? "Copied" : "Copy failed";
-    button.dataset.copied = copied ? "true" : "false";
-    announce(copied ? "Copied to the clipboard" : "Could not copy to the clipboard");
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      button.textContent = label;
-      delete button.dataset.copied;
-    }, 1500);
-  });
+  if (getText) button.addEventListener("click", () => copyFromButton(button, getText(), label));
   return button;
 }

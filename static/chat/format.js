@@ -1,7 +1,11 @@
 // Numbers and costs as the page shows them.
 
+// One formatter for the page: toLocaleString builds a new one on every call, which a long
+// conversation's details lines (thousands of numbers) pay for at load.
+const NUMBER = new Intl.NumberFormat("en-US");
+
 export function formatNumber(value) {
-  return Number(value).toLocaleString("en-US");
+  return NUMBER.format(Number(value));
 }
 
 // Decimal strings from the server: four places, enough to see what one reply costs.

@@ -14,7 +14,7 @@
 import markdownit from "../vendor/markdown-it/markdown-it.esm.min.js";
 import createDOMPurify from "../vendor/dompurify/purify.es.js";
 import hljs from "../vendor/highlightjs/highlight.min.js";
-import { createCopyButton } from "./clipboard.js";
+import { copyFromButton, createCopyButton } from "./clipboard.js";
 
 // Low, so hostile nesting costs little; markdown-it drops what lies deeper, so a block that
 // gets near it is shown as plain text instead (nothing is lost).
@@ -155,14 +155,18 @@ function renderHtml(source, env) {
     rememberSlow(source);
     return null;
   }
-  for (const code of fragment.querySelectorAll(".md-code")) {
-    const text = code.querySelector("pre code");
-    code.querySelector(".md-code-head").append(
-      createCopyButton({ getText: () => text.textContent, className: "md-code-copy", title: "Copy the code" }),
-    );
+  for (const head of fragment.querySelectorAll(".md-code-head")) {
+    head.append(createCopyButton({ className: "md-code-copy", title: "Copy the code" }));
   }
   return fragment;
 }
+
+// Every code block's Copy, in one listener: a long conversation has hundreds of them.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest?.(".md-code-copy");
+  const code = button?.closest(".md-code")?.querySelector("pre code");
+  if (code) copyFromButton(button, code.textContent);
+});
 
 /** Fills `element` with the rendering of `source`; false when it fell back to plain text. */
 function fillBlock(element, source, env) {
@@ -319,8 +323,9 @@ export class StreamingRenderer {
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
   }
 
-  /** The final text: rendered once, from scratch, now. */
-  finish(text) {
+  /** The final text: rendered once, from scratch, now. `quiet`: without calling onRender
+   * (a reply rendered away from the stream's end, whose caller follows once for many). */
+  finish(text, { quiet = false } = {}) {
     this.cancel();
     if (this.finishedText === text) return;
     this.finishedText = text;
@@ -328,7 +333,7 @@ export class StreamingRenderer {
     this.tail = null;
     this.element.replaceChildren(renderMarkdown(text));
     this.counts.full++;
-    this.report();
+    this.report({ quiet });
   }
 
   cancel() {
@@ -384,10 +389,10 @@ export class StreamingRenderer {
     this.element.replaceChildren(this.tail);
   }
 
-  report() {
+  report({ quiet = false } = {}) {
     this.element.dataset.blockRenders = String(this.counts.block);
     this.element.dataset.tailRenders = String(this.counts.tail);
     this.element.dataset.fullRenders = String(this.counts.full);
-    this.onRender?.();
+    if (!quiet) this.onRender?.();
   }
 }

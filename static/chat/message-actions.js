@@ -6,65 +6,88 @@
 // Edit and Regenerate sit in the message's head with Pin and Copy (shown on hover or focus on
 // desktop, always on touch screens); the version switcher, Retry and Continue are always shown.
 
+import { cloneOf } from "./prototypes.js";
+
 // What the server accepts for `continue` (services/messages.py): a reply cut short, with text.
 const CONTINUABLE_STOP_REASONS = new Set(["max_tokens", "pause_turn"]);
 const CONTINUABLE_STATUSES = new Set(["stopped", "interrupted", "error"]);
 // A reply that ended without finishing its turn: Retry asks again beside it.
 const RETRYABLE_STATUSES = new Set(["error", "interrupted"]);
 
-function button(text, className, onClick, { label = "", title = "" } = {}) {
+// `action`: what a click does, handled for all messages at once by message-list.js.
+function button(text, className, action, { label = "", title = "" } = {}) {
   const element = document.createElement("button");
   element.type = "button";
   element.className = className;
   element.textContent = text;
+  element.dataset.action = action;
   if (label) element.setAttribute("aria-label", label);
   if (title) element.title = title;
-  element.addEventListener("click", onClick);
   return element;
 }
 
-/**
- * Adds the parts to `entry.element` (whose head already holds the role, Pin and Copy).
- * `on`: {edit(entry), regenerate(entry), select(messageId), continue(entry)}.
- */
-export function addMessageActions(entry, on) {
-  const { element, data } = entry;
-  const head = element.querySelector(".message-head");
-  const parts = {};
-
-  // "‹ 2/3 ›" right after the role: which version this is, and the way to the others.
+function versionsGroup() {
   const versions = document.createElement("span");
   versions.className = "versions";
   versions.setAttribute("role", "group");
   versions.hidden = true;
-  parts.previous = button("‹", "link version-button", () => on.select(entry.data.previous_sibling_id), { label: "Previous version" });
-  parts.position = document.createElement("span");
-  parts.position.className = "version-position";
-  parts.next = button("›", "link version-button", () => on.select(entry.data.next_sibling_id), { label: "Next version" });
-  versions.append(parts.previous, parts.position, parts.next);
+  const position = document.createElement("span");
+  position.className = "version-position";
+  versions.append(
+    button("‹", "link version-button", "previous", { label: "Previous version" }),
+    position,
+    button("›", "link version-button", "next", { label: "Next version" }),
+  );
+  return versions;
+}
+
+function actionsBox() {
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  actions.hidden = true;
+  const retry = button("Retry", "retry-button", "retry", {
+    title: "Ask again: a new reply beside this one; your message stays as it is",
+  });
+  retry.hidden = true;
+  const more = button("Continue", "continue-button", "continue");
+  more.hidden = true;
+  actions.append(retry, more);
+  return actions;
+}
+
+/**
+ * Adds the parts to `entry.element`, whose `head` already holds the role, Pin and Copy. A
+ * click on one is the list's `on.*`: previous/next -> select(messageId), edit, regenerate and
+ * retry -> regenerate, continue.
+ */
+export function addMessageActions(entry, head) {
+  const { element, data } = entry;
+  const parts = {};
+
+  // "‹ 2/3 ›" right after the role: which version this is, and the way to the others.
+  const versions = cloneOf("versions", versionsGroup);
+  [parts.previous, parts.position, parts.next] = versions.children;
   head.querySelector(".role").after(versions);
   parts.versions = versions;
 
   if (data.role === "user") {
-    parts.edit = button("Edit", "link tool edit-button", () => on.edit(entry), {
-      title: "Change this message: a new version with a new reply (this one stays as an earlier version)",
-    });
+    parts.edit = cloneOf("edit", () =>
+      button("Edit", "link tool edit-button", "edit", {
+        title: "Change this message: a new version with a new reply (this one stays as an earlier version)",
+      }),
+    );
     head.append(parts.edit);
   } else {
-    parts.regenerate = button("Regenerate", "link tool regenerate-button", () => on.regenerate(entry), {
-      title: "Ask again: a new reply beside this one (this one stays as an earlier version)",
-    });
+    parts.regenerate = cloneOf("regenerate", () =>
+      button("Regenerate", "link tool regenerate-button", "regenerate", {
+        title: "Ask again: a new reply beside this one (this one stays as an earlier version)",
+      }),
+    );
     head.append(parts.regenerate);
-    const actions = document.createElement("div");
-    actions.className = "actions";
-    parts.retry = button("Retry", "retry-button", () => on.regenerate(entry), {
-      title: "Ask again: a new reply beside this one; your message stays as it is",
-    });
-    parts.retry.hidden = true;
-    parts.continue = button("Continue", "continue-button", () => on.continue(entry));
-    parts.continue.hidden = true;
-    actions.append(parts.retry, parts.continue);
+    const actions = cloneOf("actions", actionsBox);
+    [parts.retry, parts.continue] = actions.children;
     element.append(actions);
+    parts.actions = actions;
   }
   entry.actions = parts;
 }
@@ -84,20 +107,29 @@ export function renderMessageActions(entry, { busy, last }) {
   const { data } = entry;
   const parts = entry.actions;
   const count = data.sibling_count || 1;
-  parts.versions.hidden = count < 2;
+  set(parts.versions, "hidden", count < 2);
   if (count >= 2) {
     const index = (data.sibling_index ?? 0) + 1;
-    parts.position.textContent = `${index}/${count}`;
-    parts.versions.setAttribute("aria-label", `Version ${index} of ${count}`);
-    parts.previous.disabled = busy || !data.previous_sibling_id;
-    parts.next.disabled = busy || !data.next_sibling_id;
+    set(parts.position, "textContent", `${index}/${count}`);
+    if (parts.versions.getAttribute("aria-label") !== `Version ${index} of ${count}`) {
+      parts.versions.setAttribute("aria-label", `Version ${index} of ${count}`);
+    }
+    set(parts.previous, "disabled", busy || !data.previous_sibling_id);
+    set(parts.next, "disabled", busy || !data.next_sibling_id);
   }
-  if (parts.edit) parts.edit.disabled = busy || Boolean(entry.editor);
+  if (parts.edit) set(parts.edit, "disabled", busy || Boolean(entry.editor));
   if (parts.regenerate) {
     // A reply still being written has nothing to stand beside yet.
-    parts.regenerate.disabled = busy;
-    parts.retry.hidden = !RETRYABLE_STATUSES.has(data.status);
-    parts.retry.disabled = busy;
-    parts.continue.hidden = busy || !last || !canContinue(entry);
+    set(parts.regenerate, "disabled", busy);
+    set(parts.retry, "hidden", !RETRYABLE_STATUSES.has(data.status));
+    set(parts.retry, "disabled", busy);
+    set(parts.continue, "hidden", busy || !last || !canContinue(entry));
+    set(parts.actions, "hidden", parts.retry.hidden && parts.continue.hidden);
   }
+}
+
+// Every message's actions are brought up to date at once: only what differs is written, so
+// the page (and its style) is left alone where nothing changed.
+function set(element, property, value) {
+  if (element[property] !== value) element[property] = value;
 }

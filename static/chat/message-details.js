@@ -23,7 +23,7 @@ export function isRunning(data) {
 /** Fills `.details` of a message: `entry.summarizing` says a reply waits for a summary. */
 export function renderDetails(entry) {
   const { data, element } = entry;
-  const details = element.querySelector(".details");
+  const details = entry.parts?.details || element.querySelector(".details");
   const parts = [];
   const tips = [];
   if (data.role === "assistant") {

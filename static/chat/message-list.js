@@ -1,13 +1,20 @@
 // The messages of the shown path, in order: one entry per message
-// {data, element, length, thinkingLength, live, summarizing, continuing, editor, actions};
-// `live`: frames have added text since the server's copy was last taken. Builds each
-// message's element and parts, applies stored copies and streamed text, and drops what left
-// the path. Frames and their rules: docs/websocket.md.
+// {data, element, parts, length, thinkingLength, live, summarizing, continuing, editor,
+// actions, view}; `live`: frames have added text since the server's copy was last taken.
+// Builds each message's element and parts, applies stored copies and streamed text, and drops
+// what left the path. Frames and their rules: docs/websocket.md.
+//
+// A long conversation must open fast: a stored copy identical to the one shown changes
+// nothing, replies far from the screen are rendered later (render-later.js), and the buttons
+// of all messages share one click listener.
 
 import { renderMessageAttachments } from "./attachments.js";
+import { copyFromButton } from "./clipboard.js";
 import { addMessageActions, renderMessageActions } from "./message-actions.js";
 import { isRunning, renderDetails } from "./message-details.js";
-import { addTextParts, appendText, showText } from "./message-text.js";
+import { addTextParts, appendText, renderWaiting, showText, toggleSource } from "./message-text.js";
+import { cloneOf } from "./prototypes.js";
+import { createRenderLater } from "./render-later.js";
 
 // What a path frame says about a message's versions; other frames leave it out (kept).
 const VERSION_FIELDS = ["sibling_index", "sibling_count", "previous_sibling_id", "next_sibling_id"];
@@ -19,19 +26,94 @@ function codePoints(text) {
   return count;
 }
 
+function pinButton() {
+  const pin = document.createElement("button");
+  pin.type = "button";
+  pin.className = "link tool pin-button";
+  pin.textContent = "Pin";
+  pin.title = "Pinned messages are kept word for word when earlier messages are summarized";
+  pin.dataset.action = "pin";
+  return pin;
+}
+
+function thinkingBox() {
+  const thinking = document.createElement("details");
+  thinking.className = "thinking";
+  thinking.hidden = true;
+  const summary = document.createElement("summary");
+  summary.textContent = "Thinking";
+  const thinkingText = document.createElement("div");
+  thinkingText.className = "thinking-text";
+  thinking.append(summary, thinkingText);
+  return thinking;
+}
+
+// Two copies of a message (parsed JSON) say the same: nothing to show again.
+function sameData(a, b) {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    if (!(key in b)) return false;
+    const x = a[key];
+    const y = b[key];
+    if (x === y) continue;
+    if (x === null || y === null || typeof x !== "object" || typeof y !== "object") return false;
+    if (JSON.stringify(x) !== JSON.stringify(y)) return false;
+  }
+  return true;
+}
+
 /**
  * `list`: the element holding the messages. `on`: {pin(entry), edit(entry), regenerate(entry),
  * select(messageId), continue(entry)} for the buttons; `changed()` after messages were added,
  * updated or removed (to place the summary); `follow()` after content grew (autoscroll);
  * `gap()` when streamed text cannot be placed (resync); `editLost(text)` with an edit being
- * typed in a message that left the page.
+ * typed in a message that left the page. `allRendered()`: every reply that waited for its
+ * rendering has it now.
  */
-export function createMessageList({ list, on, changed, follow, gap, editLost }) {
+export function createMessageList({ list, on, changed, follow, gap, editLost, allRendered = () => {} }) {
   const messages = new Map();
   let actionsState = ""; // what the actions were last rendered for
+  // A reply rendered where it waited changes heights, above the view as a rule (the browser's
+  // scroll anchoring keeps what is shown in place): following the end once, in the next
+  // frame's layout, is enough for all of them and adds no layout of its own.
+  let followFrame = 0;
+  const later = createRenderLater({
+    root: list,
+    render: renderWaiting,
+    afterBatch: () => {
+      if (!followFrame) {
+        followFrame = requestAnimationFrame(() => {
+          followFrame = 0;
+          follow();
+        });
+      }
+    },
+    onDone: allRendered,
+  });
+
+  // The buttons of every message (message-text.js, message-actions.js): `data-action`.
+  const clicks = {
+    pin: (entry) => on.pin(entry),
+    copy: (entry, button) => copyFromButton(button, entry.data.text),
+    source: (entry) => toggleSource(entry),
+    previous: (entry) => on.select(entry.data.previous_sibling_id),
+    next: (entry) => on.select(entry.data.next_sibling_id),
+    edit: (entry) => on.edit(entry),
+    regenerate: (entry) => on.regenerate(entry),
+    retry: (entry) => on.regenerate(entry),
+    continue: (entry) => on.continue(entry),
+  };
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest?.("button[data-action]");
+    const element = button?.closest(".message");
+    const entry = element && messages.get(element.dataset.messageId);
+    if (!entry || entry.element !== element || !Object.hasOwn(clicks, button.dataset.action)) return;
+    clicks[button.dataset.action](entry, button);
+  });
 
   function newEntry(data, element) {
-    const entry = { data, element, length: 0, thinkingLength: 0, live: false, summarizing: false, continuing: false, editor: null };
+    const entry = { data, element, parts: null, length: 0, thinkingLength: 0, live: false, summarizing: false, continuing: false, editor: null };
     messages.set(data.id, entry);
     return entry;
   }
@@ -47,38 +129,57 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
   function addParts(entry) {
     const { element, data } = entry;
     const head = element.querySelector(".message-head");
-    const pin = document.createElement("button");
-    pin.type = "button";
-    pin.className = "link tool pin-button";
-    pin.textContent = "Pin";
-    pin.title = "Pinned messages are kept word for word when earlier messages are summarized";
-    pin.addEventListener("click", () => on.pin(entry));
+    const pin = cloneOf("pin", pinButton);
     head.append(pin);
-    addTextParts(entry, { onRender: follow });
-    addMessageActions(entry, on);
+    entry.parts = { pin, details: element.querySelector(".details"), thinking: null, thinkingText: null };
+    addTextParts(entry, { head, onRender: follow, later });
+    addMessageActions(entry, head);
     if (data.role !== "assistant") return;
-    const thinking = document.createElement("details");
-    thinking.className = "thinking";
-    thinking.hidden = true;
-    const summary = document.createElement("summary");
-    summary.textContent = "Thinking";
-    const thinkingText = document.createElement("div");
-    thinkingText.className = "thinking-text";
-    thinking.append(summary, thinkingText);
-    element.querySelector(".text").before(thinking);
+    const thinking = cloneOf("thinking", thinkingBox);
+    entry.view.source.before(thinking);
+    Object.assign(entry.parts, { thinking, thinkingText: thinking.lastElementChild });
   }
 
-  /** The messages the server put in the page (elements already there). */
+  /** The messages the server put in the page (elements already there). Replies are rendered
+   * as Markdown later: call renderOnScreen once the list is scrolled where it opens. */
   function adopt(all) {
-    for (const data of all) {
-      const entry = newEntry(data, list.querySelector(`[data-message-id="${data.id}"]`));
-      addParts(entry);
-      render(entry);
+    const elements = new Map();
+    for (const element of list.children) {
+      if (element.dataset.messageId) elements.set(element.dataset.messageId, element);
     }
+    for (const data of all) {
+      const entry = newEntry(data, elements.get(String(data.id)));
+      addParts(entry);
+      render(entry, { defer: true });
+    }
+  }
+
+  /** Renders now the replies waiting for it that are on screen (or near it); true if any. */
+  function renderOnScreen() {
+    return later.renderOnScreen([...messages.values()]);
+  }
+
+  // After a batch that left replies waiting: once the list has scrolled (follow), those in
+  // view are rendered before the next paint; a rendering changes heights, so a few rounds.
+  function settle(rounds = 3) {
+    if (!later.size) return;
+    queueMicrotask(() => {
+      if (renderOnScreen() && rounds > 1) {
+        follow();
+        settle(rounds - 1);
+      }
+    });
   }
 
   /** Adds the message at the end, or replaces the stored copy held of it. */
   function upsert(data, { keepLive = false } = {}) {
+    put(data, { keepLive, defer: false });
+    changed();
+    follow();
+  }
+
+  // Adds or updates one message; false when the copy says nothing new (nothing was touched).
+  function put(data, { keepLive, defer }) {
     let entry = messages.get(data.id);
     if (entry && !("sibling_count" in data)) {
       data = { ...data };
@@ -86,6 +187,7 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
     }
     if (entry && keepLive) data = keepLiveText(entry, data);
     else if (entry) entry.live = false;
+    if (entry && sameData(entry.data, data)) return false;
     if (!entry) {
       const element = document.createElement("article");
       element.className = `message ${data.role}`;
@@ -101,14 +203,13 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
       const details = document.createElement("div");
       details.className = "details";
       element.append(head, text, details);
-      list.append(element);
       entry = newEntry(data, element);
       addParts(entry);
+      list.append(element);
     }
     entry.data = data;
-    render(entry);
-    changed();
-    follow();
+    render(entry, { defer });
+    return true;
   }
 
   // A stored `streaming` message (a resync, a pin) may be behind the text that frames brought
@@ -131,18 +232,17 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
     return data;
   }
 
-  function render(entry) {
-    const { data, element } = entry;
+  function render(entry, { defer = false } = {}) {
+    const { data, element, parts } = entry;
     entry.length = codePoints(data.text);
     entry.thinkingLength = codePoints(data.thinking || "");
     element.dataset.status = data.status;
     renderPin(entry);
     renderMessageAttachments(element, data.attachments);
-    showText(entry, { running: isRunning(data) });
-    const thinking = element.querySelector(".thinking");
-    if (thinking) {
-      thinking.querySelector(".thinking-text").textContent = data.thinking || "";
-      thinking.hidden = !data.thinking;
+    showText(entry, { running: isRunning(data), defer });
+    if (parts.thinking) {
+      parts.thinkingText.textContent = data.thinking || "";
+      parts.thinking.hidden = !data.thinking;
     }
     renderDetails(entry);
     // Its actions (and whether it is the last) follow at the next renderActions, for all
@@ -153,7 +253,7 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
   function renderPin(entry) {
     const pinned = Boolean(entry.data.is_pinned);
     entry.element.classList.toggle("pinned", pinned);
-    entry.element.querySelector(".pin-button").setAttribute("aria-pressed", pinned ? "true" : "false");
+    entry.parts.pin.setAttribute("aria-pressed", pinned ? "true" : "false");
   }
 
   /** Reply text (`chat.delta`) and thinking (`chat.thinking`): each its own offsets. */
@@ -176,9 +276,8 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
     if (thinking) {
       entry.data.thinking = (entry.data.thinking || "") + fresh;
       entry.thinkingLength += codePoints(fresh);
-      const box = entry.element.querySelector(".thinking");
-      box.hidden = false;
-      box.querySelector(".thinking-text").append(document.createTextNode(fresh));
+      entry.parts.thinking.hidden = false;
+      entry.parts.thinkingText.append(document.createTextNode(fresh));
     } else {
       entry.data.text += fresh;
       entry.length += codePoints(fresh);
@@ -189,7 +288,9 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
   }
 
   /** The stored path (`conversation.state`): what is not on it goes; the rest is updated or
-   * added in order. Two paths from the root share a prefix, so the order stays right. */
+   * added in order. Two paths from the root share a prefix, so the order stays right. A copy
+   * identical to the one shown leaves its message as it is (a resync of a long conversation
+   * touches nothing); replies that changed or came are rendered when on screen. */
   function replaceAll(all) {
     // The stored state decides again whether a reply can be continued.
     for (const entry of messages.values()) entry.continuing = false;
@@ -197,8 +298,10 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
     for (const [id, entry] of [...messages]) {
       if (!keep.has(id)) remove(id, entry);
     }
-    for (const data of all) upsert(data, { keepLive: true });
+    for (const data of all) put(data, { keepLive: true, defer: true });
     changed();
+    follow();
+    settle();
   }
 
   /** Drops every message after `parentId` (all of them for null). */
@@ -215,6 +318,8 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
     const draft = entry.editor?.draft();
     entry.editor?.close();
     if (draft) editLost(draft);
+    later.forget(entry);
+    entry.renderer?.cancel();
     entry.element.remove();
     messages.delete(id);
   }
@@ -238,6 +343,9 @@ export function createMessageList({ list, on, changed, follow, gap, editLost }) 
   return {
     messages,
     adopt,
+    renderOnScreen,
+    waiting: () => later.size,
+    renderRestWhenIdle: () => later.startIdle(),
     upsert,
     applyStream,
     replaceAll,

@@ -1,6 +1,47 @@
 // The conversation's WebSocket: reconnects with backoff, resyncs on every (re)connect, queues
 // frames given while it is away, and tells a refusal (session ended, conversation gone) from a
 // lost connection. Frames are documented in docs/websocket.md.
+//
+// The first connection opens as soon as this module runs: chat.html also loads it on its own
+// (async, in <head>, the conversation named in a <meta>), so the handshake and the first state
+// overlap the page's parsing and setup, which for a long conversation take a while.
+// createSocket takes that socket over, with the frames it received meanwhile.
+
+function socketUrl(conversationId) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}/ws/conversations/${conversationId}/`;
+}
+
+let early = openEarly();
+
+function openEarly() {
+  const meta = document.querySelector('meta[name="chatsite-conversation"]');
+  if (!meta?.content) return null;
+  const socket = new WebSocket(socketUrl(meta.content));
+  const opened = { conversationId: meta.content, socket, frames: [], taken: false };
+  // Until taken over: ask for the state at once, and keep what comes.
+  socket.addEventListener("open", () => {
+    if (!opened.taken) socket.send(JSON.stringify({ type: "resync" }));
+  });
+  socket.addEventListener("message", (event) => {
+    if (!opened.taken) opened.frames.push(event.data);
+  });
+  return opened;
+}
+
+// The early socket for this conversation, once, if it is still connecting or open.
+function takeEarly(conversationId) {
+  const found = early;
+  early = null;
+  if (!found || found.conversationId !== conversationId) {
+    found?.socket.close();
+    return null;
+  }
+  found.taken = true;
+  const state = found.socket.readyState;
+  if (state === WebSocket.CONNECTING || state === WebSocket.OPEN) return found;
+  return null; // closed meanwhile: a new connection finds out why
+}
 
 /**
  * `onFrame(frame)`: every frame received. `onStatus(text)`: a line for the person ("" when
@@ -17,8 +58,8 @@ export function createSocket({ conversationId, apiBase, onFrame, onStatus, onGon
   const outbox = [];
 
   function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/conversations/${conversationId}/`);
+    const taken = takeEarly(conversationId);
+    socket = taken ? taken.socket : new WebSocket(socketUrl(conversationId));
     socket.addEventListener("open", () => {
       opened = true;
       retryDelay = 500;
@@ -28,6 +69,16 @@ export function createSocket({ conversationId, apiBase, onFrame, onStatus, onGon
       while (outbox.length) socket.send(JSON.stringify(outbox.shift()));
     });
     socket.addEventListener("message", (event) => onFrame(JSON.parse(event.data)));
+    if (taken && socket.readyState === WebSocket.OPEN) {
+      // It opened (and asked for the state) before the page was ready for it.
+      opened = true;
+      lastResync = Date.now();
+    }
+    if (taken) {
+      // After the caller has set up (frames are handled as if they came now), before any
+      // frame still to come.
+      queueMicrotask(() => taken.frames.splice(0).forEach((data) => onFrame(JSON.parse(data))));
+    }
     socket.addEventListener("close", async (event) => {
       if (closedForGood) return;
       const wasOpen = opened;
