@@ -9,7 +9,11 @@ import "./drawer.js";
 
 const nav = document.getElementById("sidebar");
 const list = document.getElementById("conversation-list");
-if (nav && list) setUp(nav, list);
+if (nav && list) {
+  setUp(nav, list);
+  // The menu buttons are on the page before this module runs; tests wait for this.
+  nav.dataset.ready = "true";
+}
 
 function setUp(nav, list) {
   const message = document.getElementById("sidebar-message");

@@ -52,6 +52,8 @@ def _groups(page) -> list[tuple[str, list[str]]]:
 
 def _menu(page, title: str):
     """Open the conversation's menu from its button; the menu's locator."""
+    # The buttons are rendered by the server: a click before sidebar.js has run does nothing.
+    page.locator('#sidebar[data-ready="true"]').wait_for(state="attached")
     page.get_by_role("button", name=f"Options for {title}", exact=True).click()
     return page.get_by_role("menu", name=f"Options for {title}")
 
