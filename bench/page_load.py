@@ -28,20 +28,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
 LOADS = 5
 MESSAGES = 1000
 TARGET_MS = 1000
 RESULTS = Path(__file__).resolve().parent / "results" / "page_load.json"
-CHROMIUM = os.environ.get("CHATSITE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 # A reply like Claude's: a paragraph, a list, a code block (what the page renders as Markdown).
 REPLY = (
     "Here is how it works, step by step:\n\n"

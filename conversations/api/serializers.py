@@ -47,7 +47,8 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
 
 
 class ConversationUsageSerializer(serializers.Serializer[dict[str, Any]]):
-    """Documents `selectors.ConversationUsage`: every branch and summary, all paid for."""
+    """Documents `selectors.ConversationUsage`: every branch and summary, all paid for.
+    `UsageTotalsSerializer` (a day, a range) adds to the same token and cost fields."""
 
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
@@ -294,11 +295,7 @@ class UsageQuerySerializer(StrictSerializer):
         return {"start": start, "end": end}
 
 
-class UsageTotalsSerializer(serializers.Serializer[dict[str, Any]]):
-    input_tokens = serializers.IntegerField()
-    output_tokens = serializers.IntegerField()
-    cache_read_input_tokens = serializers.IntegerField()
-    cache_creation_input_tokens = serializers.IntegerField()
+class UsageTotalsSerializer(ConversationUsageSerializer):
     cost_usd = serializers.DecimalField(
         max_digits=14,
         decimal_places=6,
