@@ -20,6 +20,7 @@ from conversations.llm.models import ModelSpec, estimate_text_tokens
 from conversations.models import Conversation, Message, Summary
 from conversations.services.context import message_cost
 from conversations.services.history import (
+    GENERATION_PATH_FIELDS,
     BuiltRequest,
     PathImages,
     conversation_path,
@@ -114,9 +115,13 @@ def generation_prepare(message_id: int) -> PreparedGeneration | tuple[str, str] 
         spec, generation = conversation_settings(conversation, fetch=False)
     except SettingsError as exc:
         return "invalid_settings", f"Not sent: {exc.message}"
-    path = conversation_path(conversation=conversation, leaf_id=message.parent_id)
+    path = conversation_path(
+        conversation=conversation, leaf_id=message.parent_id, fields=GENERATION_PATH_FIELDS
+    )
     summary = summary_for_path(conversation=conversation, path=path)
-    attachment_plan = attachments_plan(verbatim=split_at_summary(path, summary)[1], spec=spec)
+    attachment_plan = attachments_plan(
+        conversation=conversation, verbatim=split_at_summary(path, summary)[1], spec=spec
+    )
     # The text the reply goes on from, as this model and these settings take it (a setting may
     # have changed since the reply was continued): stored exactly, so offsets agree.
     text = reply_prefix(spec=spec, generation=generation, reply_text=message.text)
@@ -129,7 +134,8 @@ def generation_prepare(message_id: int) -> PreparedGeneration | tuple[str, str] 
     announce = None
     if text != message.text:
         message.text, message.status = text, Message.Status.STREAMING
-        announce = message_data(message, parent_uuid=path[-1].uuid if path else None)
+        parent_uuid = message.parent.uuid if message.parent_id else None  # one query, rarely
+        announce = message_data(message, parent_uuid=parent_uuid)
     return PreparedGeneration(
         message_id=message_id,
         message_uuid=str(message.uuid),

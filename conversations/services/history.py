@@ -58,6 +58,19 @@ PATH_FIELDS = (
     "finished_at",
     "created_at",
 )
+# What building a request, sizing it and folding it into a summary read: every turn, the whole
+# path is loaded, and each column converted per row (uuids and dates the most) is time.
+GENERATION_PATH_FIELDS = (
+    "id",
+    "parent_id",
+    "role",
+    "text",
+    "status",
+    "model",
+    "is_pinned",
+    "summary_id",
+    "context_tokens",
+)
 
 # Sent after a cut-off reply on models that cannot continue from a prefill.
 CONTINUE_PROMPT = (
@@ -75,15 +88,21 @@ Turn = dict[str, Any]  # {"role": ..., "content": [Block, ...]}
 FILES_API_BETA = "files-api-2025-04-14"
 
 
-def conversation_path(*, conversation: Conversation, leaf_id: int | None = None) -> list[Message]:
+def conversation_path(
+    *,
+    conversation: Conversation,
+    leaf_id: int | None = None,
+    fields: Sequence[str] = PATH_FIELDS,
+) -> list[Message]:
     """The messages from the root to `leaf_id` (default: the active leaf), oldest first.
 
-    Queries: 1 (all the conversation's messages, a narrow column set).
+    Queries: 1 (all the conversation's messages, `fields` only: reading another field of
+    them later costs a query per message).
     """
     leaf_id = leaf_id if leaf_id is not None else conversation.active_leaf_id
     if leaf_id is None:
         return []
-    by_id = {m.id: m for m in Message.objects.filter(conversation=conversation).only(*PATH_FIELDS)}
+    by_id = {m.id: m for m in Message.objects.filter(conversation=conversation).only(*fields)}
     return path_to(by_id, leaf_id)
 
 
@@ -104,14 +123,17 @@ def summary_for_path(*, conversation: Conversation, path: Sequence[Message]) -> 
     """The summary that reaches furthest along `path` (summaries belong to their branch);
     of two that cover as far, the newer (a recompaction or a rewrite).
 
-    Queries: 1 (only the summaries whose message is on the path).
+    Queries: 1 (the conversation's summaries: a few, as compaction is rare; cheaper than
+    naming every message of a long path in the query).
     """
     position = {m.id: index for index, m in enumerate(path)}
     if not position:
         return None
-    candidates = Summary.objects.filter(
-        conversation=conversation, covers_up_to_id__in=list(position)
-    )
+    candidates = [
+        summary
+        for summary in Summary.objects.filter(conversation=conversation)
+        if summary.covers_up_to_id in position
+    ]
     return max(
         candidates,
         key=lambda s: (position[s.covers_up_to_id], s.created_at, s.id),

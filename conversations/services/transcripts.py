@@ -172,7 +172,9 @@ def transcript_export_anthropic(*, conversation: Conversation) -> dict[str, Any]
         summary=summary,
         reply_text=reply.text[: reply.prefill_length] if reply is not None else "",
         user_id=conversation.owner_id,
-        images=_inline_images(attachments_plan(verbatim=verbatim, spec=spec)),
+        images=_inline_images(
+            attachments_plan(conversation=conversation, verbatim=verbatim, spec=spec)
+        ),
     )
     return {**built.body, **built.extra_body}
 

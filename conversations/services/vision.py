@@ -22,7 +22,7 @@ from django.conf import settings
 from conversations.asyncdb import database_sync_to_async
 from conversations.llm.client import get_client
 from conversations.llm.models import IMAGE_EDGE_STANDARD, ModelSpec
-from conversations.models import Attachment, Message
+from conversations.models import Attachment, Conversation, Message
 from conversations.services.attachments import (
     URL_IMAGE_TOKEN_ESTIMATE,
     SendableFile,
@@ -79,15 +79,24 @@ def _tokens(image: SendableFile | Attachment) -> int:
     return image.tokens if isinstance(image, SendableFile) else URL_IMAGE_TOKEN_ESTIMATE
 
 
-def attachments_plan(*, verbatim: Sequence[Message], spec: ModelSpec) -> AttachmentPlan:
+def attachments_plan(
+    *, conversation: Conversation, verbatim: Sequence[Message], spec: ModelSpec
+) -> AttachmentPlan:
     """Choose the attachments of the verbatim turns: a size per image for this model, and which
-    of the oldest to leave out to stay inside the API's limits. Queries: 1."""
+    of the oldest to leave out to stay inside the API's limits.
+
+    Queries: 1 (the conversation's attachments on messages; naming every turn of a long path
+    in the query would cost more than the few attachments off it).
+    """
     user_ids = [m.id for m in verbatim if m.role == Message.Role.USER]
+    wanted = set(user_ids)
     attachments: dict[int, list[Attachment]] = {}
-    stored = Attachment.objects.filter(message_id__in=user_ids).order_by("created_at", "id")
+    stored = Attachment.objects.filter(message__conversation=conversation).order_by(
+        "created_at", "id"
+    )
     for attachment in stored:
-        assert attachment.message_id is not None
-        attachments.setdefault(attachment.message_id, []).append(attachment)
+        if attachment.message_id in wanted:
+            attachments.setdefault(attachment.message_id, []).append(attachment)
     ordered = [(m_id, a) for m_id in user_ids for a in attachments.get(m_id, [])]
     image_count = sum(a.media_type != PDF_MEDIA_TYPE for _, a in ordered)
     long_edge = spec.image_long_edge

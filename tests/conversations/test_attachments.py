@@ -638,7 +638,9 @@ def test_pdf_pages_beyond_the_request_limit_leave_the_oldest_document_out(api, c
         Message.objects.filter(status=Message.Status.PENDING).update(status="complete")
     conversation.refresh_from_db()
     path = conversation_path(conversation=conversation)
-    plan = attachments_plan(verbatim=path, spec=model_resolve(conversation.model))
+    plan = attachments_plan(
+        conversation=conversation, verbatim=path, spec=model_resolve(conversation.model)
+    )
     questions = [m for m in path if m.role == Message.Role.USER]
     assert [len(plan.chosen.get(m.id, [])) for m in questions] == [0, 1, 1]
     assert plan.omitted == {questions[0].id: 1}

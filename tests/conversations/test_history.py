@@ -9,6 +9,7 @@ from conversations.llm.models import API_VERSION_SAMPLING, MODELS
 from conversations.models import Conversation, Message, Summary
 from conversations.services.history import (
     CONTINUE_PROMPT,
+    GENERATION_PATH_FIELDS,
     SUMMARY_BRIDGE,
     api_turns,
     conversation_path,
@@ -80,12 +81,14 @@ def test_rebuilding_the_request_takes_three_queries_whatever_its_length(
     conversation, length, django_assert_num_queries
 ):
     chain(conversation, *alternating(length))
-    # Queries: the conversation's messages (narrow columns), its summaries, its attachments.
+    # Queries: the conversation's messages (the generation's narrow columns: reading any other
+    # column would cost a query per message), its summaries, its attachments.
     with django_assert_num_queries(3):
-        path = conversation_path(conversation=conversation)
+        path = conversation_path(conversation=conversation, fields=GENERATION_PATH_FIELDS)
         summary = summary_for_path(conversation=conversation, path=path)
         verbatim = split_at_summary(path, summary)[1]
-        plan = attachments_plan(verbatim=verbatim, spec=model_resolve(conversation.model))
+        spec = model_resolve(conversation.model)
+        plan = attachments_plan(conversation=conversation, verbatim=verbatim, spec=spec)
         request = build(conversation, path, summary=summary, images={})
     assert plan.chosen == {}
     assert len(path) == length
