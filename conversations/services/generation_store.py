@@ -134,7 +134,8 @@ def generation_prepare(message_id: int) -> PreparedGeneration | tuple[str, str] 
     announce = None
     if text != message.text:
         message.text, message.status = text, Message.Status.STREAMING
-        parent_uuid = message.parent.uuid if message.parent_id else None  # one query, rarely
+        parent = message.parent  # one query, and only when the stored text changed
+        parent_uuid = parent.uuid if parent is not None else None
         announce = message_data(message, parent_uuid=parent_uuid)
     return PreparedGeneration(
         message_id=message_id,
