@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck check migrate simulator clean
+.PHONY: run test lint typecheck check migrate simulator bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy .
 
 check: lint typecheck test
+
+# The performance suite (issue #8; docs/performance.md): a table and bench/results/latest.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 simulator: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py run_simulator

@@ -20,12 +20,15 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def django_setup() -> None:
-    """Django on a fresh SQLite file and the in-memory channel layer, migrated."""
+def django_setup(*, debug: bool = False) -> None:
+    """Django on a fresh SQLite file and the in-memory channel layer, migrated.
+
+    DEBUG stays off (no query log: production speed) unless pages are served, whose static
+    files are only found without `collectstatic` in DEBUG.
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
-    # Production posture (DEBUG off: no query log), with a throw-away key.
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ["DEBUG"] = "true" if debug else "false"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # a throw-away key
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ["CHATSITE_DATA_DIR"] = tempfile.mkdtemp(prefix="chatsite-bench-")
     os.environ.pop("DATABASE_URL", None)
